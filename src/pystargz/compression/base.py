@@ -1,0 +1,101 @@
+"""What every inflate backend shares: the status codes, their meaning, the span type.
+
+The native module and the pure-Python path report failures with the same
+numeric statuses, and this one table turns a status into an exception, so the
+two backends cannot drift apart in what they report.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol
+
+from pystargz.errors import CorruptDataError, InternalError, LimitError
+
+Buffer = bytes | bytearray | memoryview
+
+
+class Status(enum.IntEnum):
+    """Mirrors the PSGZ_* codes of ``src/_inflate.h`` (checked when the native module loads)."""
+
+    OK = 0
+    HEADER = -1
+    DATA = -2
+    CRC = -3
+    LENGTH = -4
+    OUTPUT_TOO_SMALL = -5
+    TRUNCATED = -6
+    SHORT = -7
+    ARGS = -8
+    NOMEM = -9
+
+
+STATUS_MESSAGES: dict[Status, str] = {
+    Status.HEADER: "not a gzip member header",
+    Status.DATA: "corrupt or truncated deflate data",
+    Status.CRC: "gzip trailer CRC32 does not match the data",
+    Status.LENGTH: "gzip trailer ISIZE does not match the data length",
+    Status.TRUNCATED: "input ends inside a gzip member header or trailer",
+    Status.SHORT: "gzip members end before the requested bytes",
+}
+
+
+class Span(NamedTuple):
+    """Bytes ``[skip, skip + length)`` of the members in ``data[start:end]``."""
+
+    start: int
+    end: int
+    skip: int
+    length: int
+
+
+class SpanFailure(Exception):
+    """A backend's report that span ``index`` failed; the reader turns it into an error.
+
+    Backends know offsets inside the buffer they were given, the reader knows
+    blob offsets and entry names, so the exception users see is built there
+    (by :func:`error_for`) and this one never leaves the package.
+    """
+
+    def __init__(self, index: int, status: int, offset: int) -> None:
+        super().__init__(index, status, offset)
+        self.index = index
+        self.status = status
+        self.offset = offset
+
+
+def error_for(status: int, offset: int, limit: int, entry: str | None = None) -> Exception:
+    """The exception for a failed status: one table for every backend.
+
+    ``offset`` is the blob offset of the member that failed.
+    """
+    code = Status(status)
+    where = f"gzip member at offset {offset}" + (f" (entry {entry!r})" if entry else "")
+    if code is Status.OUTPUT_TOO_SMALL:
+        return LimitError(f"{where} inflates to more than {limit} bytes")
+    if code in STATUS_MESSAGES:
+        return CorruptDataError(f"{STATUS_MESSAGES[code]}: {where}", offset=offset, entry=entry)
+    if code is Status.NOMEM:
+        return MemoryError("the inflate backend could not allocate its state")
+    return InternalError(f"inflate backend returned status {code.name} ({status}) for {where}")
+
+
+class Backend(Protocol):
+    """An inflate implementation: one window of gzip members in, exact bytes out."""
+
+    name: str
+
+    def extract(self, data: Buffer, span: Span, limit: int) -> bytes:
+        """Bytes of one span; ``limit`` caps how large one member may inflate.
+
+        Raises :class:`SpanFailure` with index 0 on failure.
+        """
+        ...
+
+    def extract_batch(self, data: Buffer, spans: Sequence[Span], limit: int) -> list[bytes]:
+        """Bytes of many spans of one buffer, in order.
+
+        Raises :class:`SpanFailure` naming the first span that failed.
+        """
+        ...

@@ -1,0 +1,117 @@
+"""Writing members to a directory, through tarfile's own extraction filters.
+
+Path safety is tarfile's: each member becomes a TarInfo and passes through
+``tarfile.data_filter`` (or the filter the caller names) before anything
+touches the disk, so pystargz refuses exactly what tarfile refuses.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from pystargz.errors import StargzError
+from pystargz.members import StargzInfo
+
+if TYPE_CHECKING:
+    from pystargz.reader import FilterArg, StargzReader
+
+Filter = Callable[[tarfile.TarInfo, str], "tarfile.TarInfo | None"]
+# Regular-file bytes inflated ahead of writing, per batch.
+BATCH_BYTES = 64 << 20
+
+
+def resolve_filter(filter: FilterArg) -> Filter:
+    """tarfile's named filters, or the caller's callable."""
+    if callable(filter):
+        return filter
+    names: dict[str, str] = {"data": "data_filter", "tar": "tar_filter", "fully_trusted": "fully_trusted_filter"}
+    if filter not in names:
+        raise ValueError(f"unknown extraction filter {filter!r}; use one of {sorted(names)} or a callable")
+    found: Filter | None = getattr(tarfile, names[filter], None)
+    if found is None:
+        raise StargzError("this Python's tarfile has no extraction filters (needs 3.10.12, 3.11.4 or newer)")
+    return found
+
+
+def extract_members(reader: StargzReader, members: Sequence[StargzInfo], dest: str, filter: FilterArg) -> None:
+    """Extracts ``members`` under ``dest``; directory modes and times are set last, deepest first."""
+    apply_filter = resolve_filter(filter)
+    os.makedirs(dest, exist_ok=True)
+    directories: list[tuple[str, tarfile.TarInfo]] = []
+    for batch in _batches(members):
+        kept = [(m, info) for m in batch if m.name and (info := apply_filter(m.to_tarinfo(), dest)) is not None]
+        regular = [m for m, _ in kept if m.isreg()]
+        contents = {id(m): data for m, data in reader.iter_contents(regular)}
+        for member, info in kept:
+            path = os.path.join(dest, info.name)
+            if member.isdir():
+                os.makedirs(path, exist_ok=True)
+                directories.append((path, info))
+                continue
+            _write_member(reader, member, info, path, dest, contents.get(id(member)))
+            if not info.issym():
+                _set_attributes(info, path)
+    for path, info in sorted(directories, key=lambda pair: pair[0], reverse=True):
+        _set_attributes(info, path)
+
+
+def _batches(members: Sequence[StargzInfo]) -> Iterator[list[StargzInfo]]:
+    batch: list[StargzInfo] = []
+    size = 0
+    for member in members:
+        batch.append(member)
+        size += member.size if member.isreg() else 0
+        if size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _write_member(reader: StargzReader, member: StargzInfo, info: tarfile.TarInfo, path: str, dest: str,
+                  content: bytes | None) -> None:
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    if os.path.lexists(path) and not os.path.isdir(path):
+        os.unlink(path)
+    if info.isreg():
+        _write_file(path, content if content is not None else b"")
+    elif info.issym():
+        os.symlink(info.linkname, path)
+    elif info.islnk():
+        _make_hardlink(reader, member, os.path.join(dest, info.linkname), path)
+    elif info.isfifo():
+        os.mkfifo(path)
+    elif info.ischr() or info.isblk():
+        kind = stat.S_IFCHR if info.ischr() else stat.S_IFBLK
+        os.mknod(path, kind | 0o600, os.makedev(info.devmajor, info.devminor))
+
+
+def _write_file(path: str, content: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(content)
+
+
+def _make_hardlink(reader: StargzReader, member: StargzInfo, target: str, path: str) -> None:
+    """A hard link when the file system allows one, else a copy of the target's bytes (as tarfile does)."""
+    try:
+        os.link(target, path, follow_symlinks=False)
+    except OSError:
+        source = reader.extractfile(member)
+        _write_file(path, source.read() if source is not None else b"")
+
+
+def _set_attributes(info: tarfile.TarInfo, path: str) -> None:
+    """Owner (as root), mode and mtime, as tarfile sets them; the filter already trimmed the mode."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        os.chown(path, info.uid, info.gid)
+    if info.mode is not None:
+        os.chmod(path, info.mode & 0o7777)
+    if info.mtime is not None:
+        os.utime(path, (info.mtime, info.mtime))

@@ -1,0 +1,190 @@
+"""Members of a blob as users see them: TarInfo's names plus the format's chunks and digests."""
+
+from __future__ import annotations
+
+import tarfile
+from dataclasses import dataclass
+
+from pystargz.errors import TOCError
+from pystargz.toc import TOCEntry, parse_modtime
+
+TAR_TYPES: dict[str, bytes] = {
+    "reg": tarfile.REGTYPE,
+    "dir": tarfile.DIRTYPE,
+    "symlink": tarfile.SYMTYPE,
+    "hardlink": tarfile.LNKTYPE,
+    "char": tarfile.CHRTYPE,
+    "block": tarfile.BLKTYPE,
+    "fifo": tarfile.FIFOTYPE,
+}
+IMPLICIT_DIR_MODE = 0o755
+
+
+def clean_name(name: str) -> str:
+    """A TOC name as the Go reader normalizes it: ``path.Clean("/" + name)`` minus the "/".
+
+    So "./a//b/" is "a/b", "../x" is "x" and the root ("./", "/") is "".
+    """
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Where one piece of a regular file lives.
+
+    Inflate the gzip members starting at blob offset ``offset`` (they end
+    before ``end``), skip ``inner_offset`` bytes, and the next ``size`` bytes
+    are the file's bytes ``[chunk_offset, chunk_offset + size)``.
+    """
+
+    name: str
+    offset: int
+    end: int
+    inner_offset: int
+    chunk_offset: int
+    size: int
+    digest: str
+
+
+class StargzInfo:
+    """A member of a blob, named and shaped like :class:`tarfile.TarInfo`.
+
+    ``type`` is a tarfile type flag (``tarfile.REGTYPE``...); ``entry`` is the
+    TOC entry it came from (None for an implicit parent directory).
+    """
+
+    __slots__ = ("_chunks", "devmajor", "devminor", "digest", "entry", "gid", "gname", "linkname", "mode",
+                 "mtime", "name", "size", "type", "uid", "uname", "xattrs")
+
+    def __init__(self, name: str, type: bytes, *, size: int = 0, mtime: int = 0, mode: int = 0,
+                 linkname: str = "", uid: int = 0, gid: int = 0, uname: str = "", gname: str = "",
+                 devmajor: int = 0, devminor: int = 0, xattrs: dict[str, bytes] | None = None,
+                 digest: str = "", entry: TOCEntry | None = None) -> None:
+        self.name = name
+        self.type = type
+        self.size = size
+        self.mtime = mtime
+        self.mode = mode
+        self.linkname = linkname
+        self.uid = uid
+        self.gid = gid
+        self.uname = uname
+        self.gname = gname
+        self.devmajor = devmajor
+        self.devminor = devminor
+        self.xattrs = xattrs or {}
+        self.digest = digest
+        self.entry = entry
+        self._chunks: tuple[Chunk, ...] = ()
+
+    @property
+    def chunks(self) -> tuple[Chunk, ...]:
+        """The file's chunks in file order (empty for everything but non-empty regular files)."""
+        return self._chunks
+
+    def set_chunks(self, chunks: list[Chunk]) -> None:
+        """Attaches chunks after checking they tile the file exactly, so reads cannot go astray."""
+        ordered = sorted(chunks, key=lambda c: c.chunk_offset)
+        position = 0
+        for chunk in ordered:
+            if chunk.chunk_offset != position:
+                raise TOCError(f"{self.name!r}: chunk at file offset {chunk.chunk_offset} should start at "
+                               f"{position} (chunks must cover the file without gaps or overlaps)")
+            position += chunk.size
+        if position != (self.size if self.isreg() else 0):
+            raise TOCError(f"{self.name!r}: chunks cover {position} bytes of a {self.size}-byte file")
+        self._chunks = tuple(ordered)
+
+    def isfile(self) -> bool:
+        return self.type == tarfile.REGTYPE
+
+    isreg = isfile
+
+    def isdir(self) -> bool:
+        return self.type == tarfile.DIRTYPE
+
+    def issym(self) -> bool:
+        return self.type == tarfile.SYMTYPE
+
+    def islnk(self) -> bool:
+        return self.type == tarfile.LNKTYPE
+
+    def ischr(self) -> bool:
+        return self.type == tarfile.CHRTYPE
+
+    def isblk(self) -> bool:
+        return self.type == tarfile.BLKTYPE
+
+    def isfifo(self) -> bool:
+        return self.type == tarfile.FIFOTYPE
+
+    def isdev(self) -> bool:
+        return self.type in (tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE)
+
+    def to_tarinfo(self) -> tarfile.TarInfo:
+        """An equivalent TarInfo, for tarfile's extraction filters or for writing a tar."""
+        info = tarfile.TarInfo(self.name)
+        info.type = self.type
+        info.size = self.size if self.isreg() else 0
+        info.mtime = self.mtime
+        info.mode = self.mode
+        info.linkname = self.linkname
+        info.uid, info.gid = self.uid, self.gid
+        info.uname, info.gname = self.uname, self.gname
+        info.devmajor, info.devminor = self.devmajor, self.devminor
+        if self.xattrs:
+            info.pax_headers = {
+                f"SCHILY.xattr.{key}": value.decode("utf-8", "surrogateescape") for key, value in self.xattrs.items()
+            }
+        return info
+
+    def __repr__(self) -> str:
+        kind = next((k for k, v in TAR_TYPES.items() if v == self.type), "?")
+        return f"<StargzInfo {self.name!r} {kind} size={self.size}>"
+
+
+def member_from_entry(entry: TOCEntry, index: int, unames: dict[int, str], gnames: dict[int, str]) -> StargzInfo:
+    """Builds the member for a non-chunk TOC entry.
+
+    Owner names are written only when they change for an id, so the last
+    name seen for each id fills the gaps (``unames`` / ``gnames`` carry that
+    state across entries).
+    """
+    name = clean_name(entry.name)
+    where = f"TOC entry #{index} ({entry.name!r})"
+    if entry.size < 0:
+        raise TOCError(f"{where}: negative size {entry.size}")
+    if entry.uid < 0 or entry.gid < 0 or entry.mode < 0 or entry.dev_major < 0 or entry.dev_minor < 0:
+        raise TOCError(f"{where}: negative uid, gid, mode or device number")
+    try:
+        mtime = parse_modtime(entry.modtime)
+    except ValueError as exc:
+        raise TOCError(f"{where}: {exc}") from None
+    return StargzInfo(
+        name, TAR_TYPES[entry.type], size=entry.size, mtime=mtime, mode=entry.mode,
+        linkname=entry.link_name, uid=entry.uid, gid=entry.gid,
+        uname=_backfill(unames, entry.uid, entry.user_name), gname=_backfill(gnames, entry.gid, entry.group_name),
+        devmajor=entry.dev_major, devminor=entry.dev_minor, xattrs=dict(entry.xattrs),
+        digest=entry.digest, entry=entry,
+    )
+
+
+def _backfill(names: dict[int, str], owner_id: int, name: str) -> str:
+    if name:
+        names[owner_id] = name
+        return name
+    return names.get(owner_id, "")
+
+
+def implicit_dir(name: str) -> StargzInfo:
+    """A directory that exists only because something inside it does."""
+    return StargzInfo(name, tarfile.DIRTYPE, mode=IMPLICIT_DIR_MODE)

@@ -1,0 +1,487 @@
+"""Reading stargz / eStargz blobs: find the TOC, index it, serve files chunk by chunk.
+
+:class:`StargzReader` mirrors :class:`tarfile.TarFile` for reading (members,
+``extractfile``, ``extractall`` with tarfile's filters) and adds the format's
+own verbs (``toc``, ``toc_digest``, ``prefetch_range``).  It touches only the
+bytes it needs: the tail of the blob for the footer and TOC, then one gzip
+member per chunk read.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import io
+import os
+import tarfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal
+
+from pystargz.compression import (
+    Backend,
+    Span,
+    SpanFailure,
+    error_for,
+    extract_parallel,
+    get_backend,
+    inflate_member,
+)
+from pystargz.errors import CorruptDataError, FooterError, LimitError, StargzError, TOCError
+from pystargz.footer import MAX_FOOTER_SIZE, Footer, parse_footer
+from pystargz.members import Chunk, StargzInfo, clean_name, implicit_dir, member_from_entry
+from pystargz.sources import RangeSource, SourceLike, as_source
+from pystargz.toc import NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC, TOC_TAR_NAME, TOCEntry
+
+TAIL_WINDOW = 64 << 10
+# Reads of many files fetch the blob in windows of about this size...
+READ_WINDOW = 64 << 20
+# ...and start a new window rather than fetch a gap larger than this.
+READ_GAP = 1 << 20
+MAX_LINK_DEPTH = 64
+
+FilterArg = Literal["data", "tar", "fully_trusted"] | Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what an untrusted blob may make the reader allocate.
+
+    ``member_slack`` is how much more than a chunk one gzip member may
+    inflate to (the member also holds tar padding and the headers of the
+    entries after the chunk).
+    """
+
+    max_toc_compressed_size: int = 150 << 20
+    max_toc_size: int = 150 << 20
+    member_slack: int = 64 << 20
+
+
+class StargzReader:
+    """An open stargz / eStargz blob.  Use :func:`pystargz.open` to make one.
+
+    Thread safety: after construction the reader is read-only, so its
+    methods may be called from several threads at once (each file object
+    from ``extractfile`` belongs to one thread at a time).
+    """
+
+    def __init__(self, source: RangeSource, *, limits: Limits | None = None, backend: Backend | None = None,
+                 close_source: bool = False) -> None:
+        self.source = source
+        self.limits = limits or Limits()
+        self._backend = backend or get_backend()
+        self._close_source = close_source
+        self.footer, toc_json = _read_toc(source, self.limits, self._backend)
+        self.toc_json = toc_json
+        self.toc_digest = "sha256:" + hashlib.sha256(toc_json).hexdigest()
+        self.toc = TOC.from_json(toc_json)
+        self._members, self._by_name = _index(self.toc, self.footer.toc_offset)
+
+    # ---- context manager ----
+
+    def __enter__(self) -> StargzReader:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the source when the reader opened it."""
+        close = getattr(self.source, "close", None)
+        if self._close_source and callable(close):
+            close()
+
+    # ---- format facts ----
+
+    @property
+    def format(self) -> str:
+        """``"estargz"`` or ``"stargz"`` (legacy), from the footer."""
+        return self.footer.layout.value
+
+    @property
+    def toc_offset(self) -> int:
+        return self.footer.toc_offset
+
+    @property
+    def prefetch_range(self) -> tuple[int, int] | None:
+        """Blob bytes ``[0, end)`` a runtime should fetch first, from the landmark files.
+
+        None when the blob has no ``.prefetch.landmark`` (or says
+        ``.no.prefetch.landmark``): nothing was prioritized.
+        """
+        landmark = self._by_name.get(PREFETCH_LANDMARK)
+        if landmark is None or NO_PREFETCH_LANDMARK in self._by_name or not landmark.chunks:
+            return None
+        return (0, landmark.chunks[0].offset)
+
+    @property
+    def prefetch_size(self) -> int:
+        prefetch = self.prefetch_range
+        return prefetch[1] - prefetch[0] if prefetch else 0
+
+    # ---- tarfile-like members ----
+
+    def getmembers(self) -> list[StargzInfo]:
+        """Members in TOC order, one per TOC entry but chunks (duplicates kept, as tarfile does)."""
+        return list(self._members)
+
+    def getnames(self) -> list[str]:
+        return [member.name for member in self._members]
+
+    def getmember(self, name: str) -> StargzInfo:
+        """The last member called ``name`` (normalized), or an implicit parent directory.
+
+        Raises KeyError when there is none, as tarfile does.
+        """
+        member = self._by_name.get(clean_name(name))
+        if member is None:
+            raise KeyError(f"{name!r} not found in the blob")
+        return member
+
+    def __iter__(self) -> Iterator[StargzInfo]:
+        return iter(self._members)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and clean_name(name) in self._by_name
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    # ---- reading ----
+
+    def extractfile(self, member: str | StargzInfo) -> io.BufferedReader | None:
+        """A seekable binary file over a regular file's contents; None for other types.
+
+        Only the chunks a read touches are fetched and inflated; the last
+        chunk is kept so that small sequential reads cost one inflate per chunk.
+        """
+        target = self._regular_target(member)
+        if target is None:
+            return None
+        return io.BufferedReader(ChunkedFile(self, target), buffer_size=io.DEFAULT_BUFFER_SIZE)
+
+    def read_files(self, names: Iterable[str | StargzInfo]) -> dict[str, bytes]:
+        """Contents of many regular files (hardlinks resolved), inflated on all cores.
+
+        Keys are the normalized names asked for; non-regular members are skipped.
+        """
+        wanted: list[tuple[str, StargzInfo]] = []
+        for item in names:
+            target = self._regular_target(item)
+            if target is not None:
+                wanted.append((item.name if isinstance(item, StargzInfo) else clean_name(item), target))
+        contents = {id(member): data for member, data in self.iter_contents(target for _, target in wanted)}
+        return {name: contents[id(target)] for name, target in wanted}
+
+    def _regular_target(self, member: str | StargzInfo) -> StargzInfo | None:
+        info = self.getmember(member) if isinstance(member, str) else member
+        if info.islnk():
+            info = self._link_target(info)
+        return info if info.isreg() else None
+
+    def _link_target(self, link: StargzInfo) -> StargzInfo:
+        """Follows hardlink chains; the index already refused missing targets and cycles."""
+        info = link
+        for _ in range(MAX_LINK_DEPTH):
+            if not info.islnk():
+                return info
+            info = self._by_name[clean_name(info.linkname)]
+        raise TOCError(f"hardlink {link.name!r}: chain longer than {MAX_LINK_DEPTH} links")
+
+    def iter_contents(self, files: Iterable[StargzInfo]) -> Iterator[tuple[StargzInfo, bytes]]:
+        """Yields (member, contents) for regular members, as their chunks are inflated.
+
+        Files come in blob order, a window of compressed bytes at a time, each
+        window inflated on all cores; memory stays near one window.
+        """
+        unique = {id(f): f for f in files}
+        chunks = sorted(
+            ((chunk, id(f)) for f in unique.values() for chunk in f.chunks),
+            key=lambda pair: (pair[0].offset, pair[0].inner_offset),
+        )
+        parts: dict[int, list[tuple[int, bytes]]] = {key: [] for key in unique}
+        remaining = {key: len(f.chunks) for key, f in unique.items()}
+        for key, f in unique.items():
+            if not f.chunks:
+                yield f, b""
+        for window in _windows(chunks):
+            for (chunk, key), data in zip(window, self._inflate_window([c for c, _ in window])):
+                parts[key].append((chunk.chunk_offset, data))
+                remaining[key] -= 1
+                if remaining[key] == 0:
+                    yield unique[key], b"".join(data for _, data in sorted(parts.pop(key)))
+
+    def _inflate_window(self, chunks: list[Chunk]) -> list[bytes]:
+        start, end = chunks[0].offset, max(c.end for c in chunks)
+        data = self.source.read_at(start, end - start)
+        spans = [Span(c.offset - start, c.end - start, c.inner_offset, c.size) for c in chunks]
+        limit = max(c.inner_offset + c.size for c in chunks) + self.limits.member_slack
+        try:
+            return extract_parallel(self._backend, data, spans, limit)
+        except SpanFailure as failure:
+            raise error_for(failure.status, start + failure.offset, limit, chunks[failure.index].name) from None
+
+    def read_chunk(self, chunk: Chunk) -> bytes:
+        """The uncompressed bytes of one chunk, fetched and inflated on their own."""
+        data = self.source.read_at(chunk.offset, chunk.end - chunk.offset)
+        limit = chunk.inner_offset + chunk.size + self.limits.member_slack
+        try:
+            return self._backend.extract(data, Span(0, len(data), chunk.inner_offset, chunk.size), limit)
+        except SpanFailure as failure:
+            raise error_for(failure.status, chunk.offset + failure.offset, limit, chunk.name) from None
+
+    # ---- extraction ----
+
+    def extract(self, member: str | StargzInfo, path: str | os.PathLike[str] = "", *,
+                filter: FilterArg = "data") -> None:
+        """Extracts one member under ``path`` (default: the current directory)."""
+        self.extractall(path, [member], filter=filter)
+
+    def extractall(self, path: str | os.PathLike[str] = ".", members: Iterable[str | StargzInfo] | None = None,
+                   *, filter: FilterArg = "data") -> None:
+        """Extracts members under ``path`` through one of tarfile's extraction filters.
+
+        ``filter`` is what :meth:`tarfile.TarFile.extractall` takes: "data"
+        (the default: refuses absolute paths, ``..``, links leaving ``path``,
+        device files; strips setuid bits), "tar", "fully_trusted" or a callable.
+        File contents are inflated on all cores before they are written.
+        """
+        from pystargz.extract import extract_members
+
+        chosen = self._members if members is None else [
+            m if isinstance(m, StargzInfo) else self.getmember(m) for m in members
+        ]
+        extract_members(self, chosen, os.fspath(path), filter)
+
+    def __repr__(self) -> str:
+        return f"<StargzReader {self.format} {len(self._members)} members toc_digest={self.toc_digest}>"
+
+
+class ChunkedFile(io.RawIOBase):
+    """Raw, seekable reads over one regular file's chunks (wrapped in a BufferedReader)."""
+
+    def __init__(self, reader: StargzReader, member: StargzInfo) -> None:
+        super().__init__()
+        self.name = member.name
+        self._reader = reader
+        self._chunks = member.chunks
+        self._starts = [chunk.chunk_offset for chunk in member.chunks]
+        self._size = member.size
+        self._pos = 0
+        self._cached: tuple[int, bytes] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}.get(whence)
+        if base is None:
+            raise ValueError(f"invalid whence {whence}")
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset}")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view) and self._pos < self._size:
+            index = bisect.bisect_right(self._starts, self._pos) - 1
+            data = self._chunk(index)
+            inside = self._pos - self._starts[index]
+            take = min(len(view) - filled, len(data) - inside)
+            view[filled:filled + take] = data[inside:inside + take]
+            filled += take
+            self._pos += take
+        return filled
+
+    def readall(self) -> bytes:
+        if self._pos >= self._size:
+            return b""
+        out = bytearray(self._size - self._pos)
+        self.readinto(out)
+        return bytes(out)
+
+    def _chunk(self, index: int) -> bytes:
+        if self._cached is None or self._cached[0] != index:
+            self._cached = (index, self._reader.read_chunk(self._chunks[index]))
+        return self._cached[1]
+
+
+def _windows(chunks: list[tuple[Chunk, int]]) -> Iterator[list[tuple[Chunk, int]]]:
+    """Groups chunks (in blob order) into windows of nearby compressed bytes."""
+    window: list[tuple[Chunk, int]] = []
+    start = end = 0
+    for pair in chunks:
+        chunk = pair[0]
+        if window and (chunk.offset - end > READ_GAP or max(end, chunk.end) - start > READ_WINDOW):
+            yield window
+            window = []
+        if not window:
+            start, end = chunk.offset, chunk.end
+        window.append(pair)
+        end = max(end, chunk.end)
+    if window:
+        yield window
+
+
+# ---- opening: footer and TOC ----
+
+
+def _read_toc(source: RangeSource, limits: Limits, backend: Backend) -> tuple[Footer, bytes]:
+    """Locates and inflates the TOC: one read of the blob's tail, a second only for a large TOC."""
+    size = source.size
+    if size < MAX_FOOTER_SIZE - 4:
+        raise FooterError(f"blob of {size} bytes is too small to be a stargz blob")
+    tail_start = max(0, size - TAIL_WINDOW)
+    tail = source.read_at(tail_start, size - tail_start)
+    footer = parse_footer(tail[-MAX_FOOTER_SIZE:], size)
+    toc_end = size - footer.size
+    compressed_size = toc_end - footer.toc_offset
+    if compressed_size > limits.max_toc_compressed_size:
+        raise LimitError(f"compressed TOC of {compressed_size} bytes at offset {footer.toc_offset} exceeds "
+                         f"the limit of {limits.max_toc_compressed_size}")
+    if footer.toc_offset >= tail_start:
+        member = tail[footer.toc_offset - tail_start:toc_end - tail_start]
+    else:
+        member = source.read_at(footer.toc_offset, compressed_size)
+    return footer, _toc_json_from_member(member, footer.toc_offset, limits)
+
+
+def _toc_json_from_member(member: bytes, offset: int, limits: Limits) -> bytes:
+    """The TOC member is gzip(tar(stargz.index.json)); returns that file's bytes."""
+    tar_limit = limits.max_toc_size + (64 << 10)
+    try:
+        tar_bytes, _ = inflate_member(member, tar_limit)
+    except SpanFailure as failure:
+        raise TOCError(f"cannot inflate the TOC member at offset {offset}: "
+                       f"{error_for(failure.status, offset + failure.offset, tar_limit)}") from None
+    try:
+        with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as tar:
+            info = tar.next()
+            if info is None or info.name != TOC_TAR_NAME or not info.isreg():
+                found = "nothing" if info is None else repr(info.name)
+                raise TOCError(f"TOC member at offset {offset} holds {found}, not {TOC_TAR_NAME!r}")
+            if info.size > limits.max_toc_size:
+                raise LimitError(f"TOC of {info.size} bytes exceeds the limit of {limits.max_toc_size}")
+            extracted = tar.extractfile(info)
+            data = extracted.read() if extracted is not None else b""
+    except (tarfile.TarError, EOFError, ValueError) as exc:
+        raise TOCError(f"TOC member at offset {offset} is not a valid tar: {exc}") from None
+    if len(data) != info.size:
+        raise TOCError(f"TOC member at offset {offset} holds {len(data)} of {info.size} TOC bytes")
+    return data
+
+
+# ---- the index ----
+
+
+def _index(toc: TOC, toc_offset: int) -> tuple[list[StargzInfo], dict[str, StargzInfo]]:
+    """Members in TOC order and the name lookup (last entry wins; implicit parents added)."""
+    ends = _compressed_ends(toc.entries, toc_offset)
+    members: list[StargzInfo] = []
+    by_name: dict[str, StargzInfo] = {}
+    unames: dict[int, str] = {}
+    gnames: dict[int, str] = {}
+    current: StargzInfo | None = None
+    pending: list[Chunk] = []
+    for index, entry in enumerate(toc.entries):
+        if entry.type == "chunk":
+            if current is None or not current.isreg():
+                raise TOCError(f"TOC entry #{index}: chunk of {entry.name!r} does not follow a regular file")
+            pending.append(_chunk(entry, current, ends[index], index))
+            continue
+        if current is not None:
+            current.set_chunks(pending)
+        member = member_from_entry(entry, index, unames, gnames)
+        pending = [_chunk(entry, member, ends[index], index)] if entry.is_data else []
+        current = member
+        members.append(member)
+        by_name[member.name] = member
+    if current is not None:
+        current.set_chunks(pending)
+    _add_implicit_dirs(by_name)
+    _check_hardlinks(by_name)
+    return members, by_name
+
+
+def _chunk(entry: TOCEntry, file: StargzInfo, end: int, index: int) -> Chunk:
+    size = entry.chunk_size or file.size - entry.chunk_offset
+    if entry.offset <= 0 and entry.inner_offset <= 0:
+        raise TOCError(f"TOC entry #{index} ({file.name!r}): data chunk has no offset")
+    if entry.inner_offset < 0 or size <= 0 or entry.chunk_offset < 0:
+        raise TOCError(f"TOC entry #{index} ({file.name!r}): bad chunk (chunkOffset {entry.chunk_offset}, "
+                       f"chunkSize {entry.chunk_size}, innerOffset {entry.inner_offset})")
+    return Chunk(name=file.name, offset=entry.offset, end=end, inner_offset=entry.inner_offset,
+                 chunk_offset=entry.chunk_offset, size=size, digest=entry.chunk_digest)
+
+
+def _compressed_ends(entries: list[TOCEntry], toc_offset: int) -> list[int]:
+    """For each data entry, where its member run ends: the next larger data offset, or the TOC.
+
+    Entries packed into one member (``innerOffset``) share an offset, so the
+    end is the next *different* offset.  Offsets must not go backwards.
+    """
+    ends = [0] * len(entries)
+    group_offset, group_end = -1, toc_offset
+    for index in range(len(entries) - 1, -1, -1):
+        entry = entries[index]
+        if not entry.is_data:
+            continue
+        if entry.offset != group_offset:
+            if group_offset >= 0:
+                if entry.offset > group_offset:
+                    raise TOCError(f"TOC entry #{index} ({entry.name!r}): offset {entry.offset} comes after "
+                                   f"a later entry's offset {group_offset}")
+                group_end = group_offset
+            group_offset = entry.offset
+        if not 0 <= entry.offset < group_end:
+            raise TOCError(f"TOC entry #{index} ({entry.name!r}): offset {entry.offset} is outside the "
+                           f"payload [0, {toc_offset})")
+        ends[index] = group_end
+    return ends
+
+
+def _add_implicit_dirs(by_name: dict[str, StargzInfo]) -> None:
+    """Parents that have no entry of their own exist as directories, as in the Go reader."""
+    for name in list(by_name):
+        parent = name.rpartition("/")[0]
+        while parent and parent not in by_name:
+            by_name[parent] = implicit_dir(parent)
+            parent = parent.rpartition("/")[0]
+
+
+def _check_hardlinks(by_name: dict[str, StargzInfo]) -> None:
+    """Every hardlink must lead to an existing non-link entry in a bounded number of hops."""
+    for member in by_name.values():
+        info, seen = member, 0
+        while info.islnk():
+            target = by_name.get(clean_name(info.linkname))
+            if target is None:
+                raise TOCError(f"hardlink {member.name!r} points at {info.linkname!r}, which is not in the blob")
+            seen += 1
+            if seen > MAX_LINK_DEPTH:
+                raise TOCError(f"hardlink {member.name!r}: chain longer than {MAX_LINK_DEPTH} links or a cycle")
+            info = target
+
+
+def open_reader(source: SourceLike, *, limits: Limits | None = None, backend: str | None = None) -> StargzReader:
+    """Opens a blob for reading; see :func:`pystargz.open`."""
+    src = as_source(source)
+    owns = src is not source
+    try:
+        return StargzReader(src, limits=limits, backend=get_backend(backend), close_source=owns)
+    except StargzError:
+        if owns and hasattr(src, "close"):
+            src.close()
+        raise
+    except RecursionError as exc:
+        raise CorruptDataError(f"blob is too deeply nested to parse: {exc}") from None
