@@ -57,7 +57,7 @@ def compile_args() -> tuple[list[str], list[str]]:
     """Optimised by default; instrumented when a sanitizer run asks for it."""
     if os.environ.get("PYSTARGZ_SANITIZE") == "1":
         flags = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined"]
-        return flags + ["-fno-sanitize-recover=undefined"], ["-fsanitize=address,undefined"]
+        return [*flags, "-fno-sanitize-recover=undefined"], ["-fsanitize=address,undefined"]
     return ["-O2", "-std=c99", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"], []
 
 

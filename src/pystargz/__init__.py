@@ -56,8 +56,9 @@ __all__ = [
 ]
 
 
-def open(source: SourceLike, mode: str = "r", *, limits: Limits | None = None,
-         backend: str | None = None) -> StargzReader:
+def open(
+    source: SourceLike, mode: str = "r", *, limits: Limits | None = None, backend: str | None = None
+) -> StargzReader:
     """Opens a stargz / eStargz blob for reading.
 
     ``source`` is a path, ``bytes``, a seekable binary file object or any

@@ -28,7 +28,11 @@ def resolve_filter(filter: FilterArg) -> Filter:
     """tarfile's named filters, or the caller's callable."""
     if callable(filter):
         return filter
-    names: dict[str, str] = {"data": "data_filter", "tar": "tar_filter", "fully_trusted": "fully_trusted_filter"}
+    names: dict[str, str] = {
+        "data": "data_filter",
+        "tar": "tar_filter",
+        "fully_trusted": "fully_trusted_filter",
+    }
     if filter not in names:
         raise ValueError(f"unknown extraction filter {filter!r}; use one of {sorted(names)} or a callable")
     found: Filter | None = getattr(tarfile, names[filter], None)
@@ -37,13 +41,17 @@ def resolve_filter(filter: FilterArg) -> Filter:
     return found
 
 
-def extract_members(reader: StargzReader, members: Sequence[StargzInfo], dest: str, filter: FilterArg) -> None:
+def extract_members(
+    reader: StargzReader, members: Sequence[StargzInfo], dest: str, filter: FilterArg
+) -> None:
     """Extracts ``members`` under ``dest``; directory modes and times are set last, deepest first."""
     apply_filter = resolve_filter(filter)
     os.makedirs(dest, exist_ok=True)
     directories: list[tuple[str, tarfile.TarInfo]] = []
     for batch in _batches(members):
-        kept = [(m, info) for m in batch if m.name and (info := apply_filter(m.to_tarinfo(), dest)) is not None]
+        kept = [
+            (m, info) for m in batch if m.name and (info := apply_filter(m.to_tarinfo(), dest)) is not None
+        ]
         regular = [m for m, _ in kept if m.isreg()]
         contents = {id(m): data for m, data in reader.iter_contents(regular)}
         for member, info in kept:
@@ -72,8 +80,14 @@ def _batches(members: Sequence[StargzInfo]) -> Iterator[list[StargzInfo]]:
         yield batch
 
 
-def _write_member(reader: StargzReader, member: StargzInfo, info: tarfile.TarInfo, path: str, dest: str,
-                  content: bytes | None) -> None:
+def _write_member(
+    reader: StargzReader,
+    member: StargzInfo,
+    info: tarfile.TarInfo,
+    path: str,
+    dest: str,
+    content: bytes | None,
+) -> None:
     parent = os.path.dirname(path)
     if parent:
         os.makedirs(parent, exist_ok=True)
@@ -109,8 +123,8 @@ def _make_hardlink(reader: StargzReader, member: StargzInfo, target: str, path: 
 
 def _set_attributes(info: tarfile.TarInfo, path: str) -> None:
     """Owner (as root), mode and mtime, as tarfile sets them; the filter already trimmed the mode."""
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        os.chown(path, info.uid, info.gid)
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and (info.uid is not None or info.gid is not None):
+        os.chown(path, -1 if info.uid is None else info.uid, -1 if info.gid is None else info.gid)
     if info.mode is not None:
         os.chmod(path, info.mode & 0o7777)
     if info.mtime is not None:

@@ -72,8 +72,10 @@ def parse_footer(tail: bytes, blob_size: int) -> Footer:
     if tail.endswith(_ZSTD_CHUNKED_MAGIC):
         raise FooterError("this is a zstd:chunked blob; this version of pystargz reads gzip layouts only")
     if _EXTERNAL_TOC_MAGIC in tail[-ESTARGZ_FOOTER_SIZE:]:
-        raise FooterError("this blob keeps its TOC in a separate blob (external TOC), "
-                          "which this version of pystargz does not read")
+        raise FooterError(
+            "this blob keeps its TOC in a separate blob (external TOC), "
+            "which this version of pystargz does not read"
+        )
     causes = []
     for layout in (Layout.ESTARGZ, Layout.LEGACY):
         size = layout.footer_size
@@ -103,7 +105,7 @@ def _parse_one(footer: bytes, layout: Layout) -> int:
     extra_len = 26 if layout is Layout.ESTARGZ else 22
     if xlen != extra_len:
         raise FooterError(f"extra field length is {xlen}, expected {extra_len}")
-    extra = footer[12:12 + xlen]
+    extra = footer[12 : 12 + xlen]
     if layout is Layout.ESTARGZ:
         subfield_id, subfield_len = extra[:2], struct.unpack_from("<H", extra, 2)[0]
         if subfield_id != b"SG" or subfield_len != 22:

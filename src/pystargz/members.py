@@ -62,13 +62,44 @@ class StargzInfo:
     TOC entry it came from (None for an implicit parent directory).
     """
 
-    __slots__ = ("_chunks", "devmajor", "devminor", "digest", "entry", "gid", "gname", "linkname", "mode",
-                 "mtime", "name", "size", "type", "uid", "uname", "xattrs")
+    __slots__ = (
+        "_chunks",
+        "devmajor",
+        "devminor",
+        "digest",
+        "entry",
+        "gid",
+        "gname",
+        "linkname",
+        "mode",
+        "mtime",
+        "name",
+        "size",
+        "type",
+        "uid",
+        "uname",
+        "xattrs",
+    )
 
-    def __init__(self, name: str, type: bytes, *, size: int = 0, mtime: int = 0, mode: int = 0,
-                 linkname: str = "", uid: int = 0, gid: int = 0, uname: str = "", gname: str = "",
-                 devmajor: int = 0, devminor: int = 0, xattrs: dict[str, bytes] | None = None,
-                 digest: str = "", entry: TOCEntry | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        type: bytes,
+        *,
+        size: int = 0,
+        mtime: int = 0,
+        mode: int = 0,
+        linkname: str = "",
+        uid: int = 0,
+        gid: int = 0,
+        uname: str = "",
+        gname: str = "",
+        devmajor: int = 0,
+        devminor: int = 0,
+        xattrs: dict[str, bytes] | None = None,
+        digest: str = "",
+        entry: TOCEntry | None = None,
+    ) -> None:
         self.name = name
         self.type = type
         self.size = size
@@ -97,8 +128,10 @@ class StargzInfo:
         position = 0
         for chunk in ordered:
             if chunk.chunk_offset != position:
-                raise TOCError(f"{self.name!r}: chunk at file offset {chunk.chunk_offset} should start at "
-                               f"{position} (chunks must cover the file without gaps or overlaps)")
+                raise TOCError(
+                    f"{self.name!r}: chunk at file offset {chunk.chunk_offset} should start at "
+                    f"{position} (chunks must cover the file without gaps or overlaps)"
+                )
             position += chunk.size
         if position != (self.size if self.isreg() else 0):
             raise TOCError(f"{self.name!r}: chunks cover {position} bytes of a {self.size}-byte file")
@@ -143,7 +176,8 @@ class StargzInfo:
         info.devmajor, info.devminor = self.devmajor, self.devminor
         if self.xattrs:
             info.pax_headers = {
-                f"SCHILY.xattr.{key}": value.decode("utf-8", "surrogateescape") for key, value in self.xattrs.items()
+                f"SCHILY.xattr.{key}": value.decode("utf-8", "surrogateescape")
+                for key, value in self.xattrs.items()
             }
         return info
 
@@ -152,7 +186,9 @@ class StargzInfo:
         return f"<StargzInfo {self.name!r} {kind} size={self.size}>"
 
 
-def member_from_entry(entry: TOCEntry, index: int, unames: dict[int, str], gnames: dict[int, str]) -> StargzInfo:
+def member_from_entry(
+    entry: TOCEntry, index: int, unames: dict[int, str], gnames: dict[int, str]
+) -> StargzInfo:
     """Builds the member for a non-chunk TOC entry.
 
     Owner names are written only when they change for an id, so the last
@@ -170,11 +206,21 @@ def member_from_entry(entry: TOCEntry, index: int, unames: dict[int, str], gname
     except ValueError as exc:
         raise TOCError(f"{where}: {exc}") from None
     return StargzInfo(
-        name, TAR_TYPES[entry.type], size=entry.size, mtime=mtime, mode=entry.mode,
-        linkname=entry.link_name, uid=entry.uid, gid=entry.gid,
-        uname=_backfill(unames, entry.uid, entry.user_name), gname=_backfill(gnames, entry.gid, entry.group_name),
-        devmajor=entry.dev_major, devminor=entry.dev_minor, xattrs=dict(entry.xattrs),
-        digest=entry.digest, entry=entry,
+        name,
+        TAR_TYPES[entry.type],
+        size=entry.size,
+        mtime=mtime,
+        mode=entry.mode,
+        linkname=entry.link_name,
+        uid=entry.uid,
+        gid=entry.gid,
+        uname=_backfill(unames, entry.uid, entry.user_name),
+        gname=_backfill(gnames, entry.gid, entry.group_name),
+        devmajor=entry.dev_major,
+        devminor=entry.dev_minor,
+        xattrs=dict(entry.xattrs),
+        digest=entry.digest,
+        entry=entry,
     )
 
 

@@ -66,8 +66,14 @@ class StargzReader:
     from ``extractfile`` belongs to one thread at a time).
     """
 
-    def __init__(self, source: RangeSource, *, limits: Limits | None = None, backend: Backend | None = None,
-                 close_source: bool = False) -> None:
+    def __init__(
+        self,
+        source: RangeSource,
+        *,
+        limits: Limits | None = None,
+        backend: Backend | None = None,
+        close_source: bool = False,
+    ) -> None:
         self.source = source
         self.limits = limits or Limits()
         self._backend = backend or get_backend()
@@ -83,8 +89,9 @@ class StargzReader:
     def __enter__(self) -> StargzReader:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -203,11 +210,11 @@ class StargzReader:
         )
         parts: dict[int, list[tuple[int, bytes]]] = {key: [] for key in unique}
         remaining = {key: len(f.chunks) for key, f in unique.items()}
-        for key, f in unique.items():
+        for f in unique.values():
             if not f.chunks:
                 yield f, b""
         for window in _windows(chunks):
-            for (chunk, key), data in zip(window, self._inflate_window([c for c, _ in window])):
+            for (chunk, key), data in zip(window, self._inflate_window([c for c, _ in window]), strict=True):
                 parts[key].append((chunk.chunk_offset, data))
                 remaining[key] -= 1
                 if remaining[key] == 0:
@@ -221,7 +228,9 @@ class StargzReader:
         try:
             return extract_parallel(self._backend, data, spans, limit)
         except SpanFailure as failure:
-            raise error_for(failure.status, start + failure.offset, limit, chunks[failure.index].name) from None
+            raise error_for(
+                failure.status, start + failure.offset, limit, chunks[failure.index].name
+            ) from None
 
     def read_chunk(self, chunk: Chunk) -> bytes:
         """The uncompressed bytes of one chunk, fetched and inflated on their own."""
@@ -234,13 +243,19 @@ class StargzReader:
 
     # ---- extraction ----
 
-    def extract(self, member: str | StargzInfo, path: str | os.PathLike[str] = "", *,
-                filter: FilterArg = "data") -> None:
+    def extract(
+        self, member: str | StargzInfo, path: str | os.PathLike[str] = "", *, filter: FilterArg = "data"
+    ) -> None:
         """Extracts one member under ``path`` (default: the current directory)."""
         self.extractall(path, [member], filter=filter)
 
-    def extractall(self, path: str | os.PathLike[str] = ".", members: Iterable[str | StargzInfo] | None = None,
-                   *, filter: FilterArg = "data") -> None:
+    def extractall(
+        self,
+        path: str | os.PathLike[str] = ".",
+        members: Iterable[str | StargzInfo] | None = None,
+        *,
+        filter: FilterArg = "data",
+    ) -> None:
         """Extracts members under ``path`` through one of tarfile's extraction filters.
 
         ``filter`` is what :meth:`tarfile.TarFile.extractall` takes: "data"
@@ -250,9 +265,11 @@ class StargzReader:
         """
         from pystargz.extract import extract_members
 
-        chosen = self._members if members is None else [
-            m if isinstance(m, StargzInfo) else self.getmember(m) for m in members
-        ]
+        chosen = (
+            self._members
+            if members is None
+            else [m if isinstance(m, StargzInfo) else self.getmember(m) for m in members]
+        )
         extract_members(self, chosen, os.fspath(path), filter)
 
     def __repr__(self) -> str:
@@ -298,7 +315,7 @@ class ChunkedFile(io.RawIOBase):
             data = self._chunk(index)
             inside = self._pos - self._starts[index]
             take = min(len(view) - filled, len(data) - inside)
-            view[filled:filled + take] = data[inside:inside + take]
+            view[filled : filled + take] = data[inside : inside + take]
             filled += take
             self._pos += take
         return filled
@@ -347,10 +364,12 @@ def _read_toc(source: RangeSource, limits: Limits, backend: Backend) -> tuple[Fo
     toc_end = size - footer.size
     compressed_size = toc_end - footer.toc_offset
     if compressed_size > limits.max_toc_compressed_size:
-        raise LimitError(f"compressed TOC of {compressed_size} bytes at offset {footer.toc_offset} exceeds "
-                         f"the limit of {limits.max_toc_compressed_size}")
+        raise LimitError(
+            f"compressed TOC of {compressed_size} bytes at offset {footer.toc_offset} exceeds "
+            f"the limit of {limits.max_toc_compressed_size}"
+        )
     if footer.toc_offset >= tail_start:
-        member = tail[footer.toc_offset - tail_start:toc_end - tail_start]
+        member = tail[footer.toc_offset - tail_start : toc_end - tail_start]
     else:
         member = source.read_at(footer.toc_offset, compressed_size)
     return footer, _toc_json_from_member(member, footer.toc_offset, limits)
@@ -362,8 +381,10 @@ def _toc_json_from_member(member: bytes, offset: int, limits: Limits) -> bytes:
     try:
         tar_bytes, _ = inflate_member(member, tar_limit)
     except SpanFailure as failure:
-        raise TOCError(f"cannot inflate the TOC member at offset {offset}: "
-                       f"{error_for(failure.status, offset + failure.offset, tar_limit)}") from None
+        raise TOCError(
+            f"cannot inflate the TOC member at offset {offset}: "
+            f"{error_for(failure.status, offset + failure.offset, tar_limit)}"
+        ) from None
     try:
         with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as tar:
             info = tar.next()
@@ -418,10 +439,19 @@ def _chunk(entry: TOCEntry, file: StargzInfo, end: int, index: int) -> Chunk:
     if entry.offset <= 0 and entry.inner_offset <= 0:
         raise TOCError(f"TOC entry #{index} ({file.name!r}): data chunk has no offset")
     if entry.inner_offset < 0 or size <= 0 or entry.chunk_offset < 0:
-        raise TOCError(f"TOC entry #{index} ({file.name!r}): bad chunk (chunkOffset {entry.chunk_offset}, "
-                       f"chunkSize {entry.chunk_size}, innerOffset {entry.inner_offset})")
-    return Chunk(name=file.name, offset=entry.offset, end=end, inner_offset=entry.inner_offset,
-                 chunk_offset=entry.chunk_offset, size=size, digest=entry.chunk_digest)
+        raise TOCError(
+            f"TOC entry #{index} ({file.name!r}): bad chunk (chunkOffset {entry.chunk_offset}, "
+            f"chunkSize {entry.chunk_size}, innerOffset {entry.inner_offset})"
+        )
+    return Chunk(
+        name=file.name,
+        offset=entry.offset,
+        end=end,
+        inner_offset=entry.inner_offset,
+        chunk_offset=entry.chunk_offset,
+        size=size,
+        digest=entry.chunk_digest,
+    )
 
 
 def _compressed_ends(entries: list[TOCEntry], toc_offset: int) -> list[int]:
@@ -439,13 +469,17 @@ def _compressed_ends(entries: list[TOCEntry], toc_offset: int) -> list[int]:
         if entry.offset != group_offset:
             if group_offset >= 0:
                 if entry.offset > group_offset:
-                    raise TOCError(f"TOC entry #{index} ({entry.name!r}): offset {entry.offset} comes after "
-                                   f"a later entry's offset {group_offset}")
+                    raise TOCError(
+                        f"TOC entry #{index} ({entry.name!r}): offset {entry.offset} comes after "
+                        f"a later entry's offset {group_offset}"
+                    )
                 group_end = group_offset
             group_offset = entry.offset
         if not 0 <= entry.offset < group_end:
-            raise TOCError(f"TOC entry #{index} ({entry.name!r}): offset {entry.offset} is outside the "
-                           f"payload [0, {toc_offset})")
+            raise TOCError(
+                f"TOC entry #{index} ({entry.name!r}): offset {entry.offset} is outside the "
+                f"payload [0, {toc_offset})"
+            )
         ends[index] = group_end
     return ends
 
@@ -466,14 +500,20 @@ def _check_hardlinks(by_name: dict[str, StargzInfo]) -> None:
         while info.islnk():
             target = by_name.get(clean_name(info.linkname))
             if target is None:
-                raise TOCError(f"hardlink {member.name!r} points at {info.linkname!r}, which is not in the blob")
+                raise TOCError(
+                    f"hardlink {member.name!r} points at {info.linkname!r}, which is not in the blob"
+                )
             seen += 1
             if seen > MAX_LINK_DEPTH:
-                raise TOCError(f"hardlink {member.name!r}: chain longer than {MAX_LINK_DEPTH} links or a cycle")
+                raise TOCError(
+                    f"hardlink {member.name!r}: chain longer than {MAX_LINK_DEPTH} links or a cycle"
+                )
             info = target
 
 
-def open_reader(source: SourceLike, *, limits: Limits | None = None, backend: str | None = None) -> StargzReader:
+def open_reader(
+    source: SourceLike, *, limits: Limits | None = None, backend: str | None = None
+) -> StargzReader:
     """Opens a blob for reading; see :func:`pystargz.open`."""
     src = as_source(source)
     owns = src is not source

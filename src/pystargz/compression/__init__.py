@@ -17,8 +17,16 @@ from pystargz.compression.pure import PureBackend, inflate_member
 from pystargz.errors import CompressionError
 
 __all__ = [
-    "Backend", "Buffer", "Span", "SpanFailure", "Status", "error_for",
-    "extract_parallel", "get_backend", "inflate_member", "native_backend",
+    "Backend",
+    "Buffer",
+    "Span",
+    "SpanFailure",
+    "Status",
+    "error_for",
+    "extract_parallel",
+    "get_backend",
+    "inflate_member",
+    "native_backend",
 ]
 
 BACKEND_ENV = "PYSTARGZ_BACKEND"
@@ -67,7 +75,8 @@ def _executor() -> ThreadPoolExecutor:
 def _split(spans: Sequence[Span], parts: int) -> list[tuple[int, int]]:
     """Cuts spans into ``parts`` contiguous runs of about equal output size."""
     total = sum(span.length for span in spans) or 1
-    bounds, start, acc = [], 0, 0
+    bounds: list[tuple[int, int]] = []
+    start = acc = 0
     for index, span in enumerate(spans):
         acc += span.length
         if acc * parts >= total * (len(bounds) + 1) and len(bounds) < parts - 1:
@@ -85,7 +94,7 @@ def extract_parallel(backend: Backend, data: Buffer, spans: Sequence[Span], limi
     runs = _split(spans, workers)
     futures = [_executor().submit(backend.extract_batch, data, spans[a:b], limit) for a, b in runs]
     results: list[bytes] = []
-    for (first, _), future in zip(runs, futures):
+    for (first, _), future in zip(runs, futures, strict=True):
         try:
             results.extend(future.result())
         except SpanFailure as failure:

@@ -67,7 +67,7 @@ class NativeBackend:
         dst = ffi.from_buffer(out)
         jobs = ffi.new("psgz_job[]", len(spans))
         cursor = 0
-        for job, span in zip(jobs, spans):
+        for job, span in zip(jobs, spans, strict=True):
             job.src = src + span.start
             job.src_len = span.end - span.start
             job.skip = span.skip
@@ -80,7 +80,7 @@ class NativeBackend:
         cursor = 0
         view = memoryview(out)
         for span in spans:
-            results.append(bytes(view[cursor:cursor + span.length]))
+            results.append(bytes(view[cursor : cursor + span.length]))
             cursor += span.length
         return results
 

@@ -94,7 +94,7 @@ class PureBackend:
             if not 0 <= span.start <= span.end <= len(view) or span.skip < 0 or span.length < 0:
                 raise SpanFailure(index, Status.ARGS, span.start)
             try:
-                results.append(self._extract(view[span.start:span.end], span, limit))
+                results.append(self._extract(view[span.start : span.end], span, limit))
             except _Failure as failure:
                 raise SpanFailure(index, failure.status, span.start + failure.offset) from None
         return results
@@ -112,7 +112,7 @@ class PureBackend:
                 raise _Failure(failure.status, pos) from None
             lo, hi = max(produced, span.skip), min(produced + len(output), want_end)
             if lo < hi:
-                pieces.append(output[lo - produced:hi - produced])
+                pieces.append(output[lo - produced : hi - produced])
             produced += len(output)
         return b"".join(pieces)
 
@@ -131,8 +131,8 @@ class PureBackend:
         trailer = len(src) - len(inflater.unused_data)
         if len(src) - trailer < TRAILER:
             raise _Failure(Status.TRUNCATED, 0)
-        crc = int.from_bytes(src[trailer:trailer + 4], "little")
-        isize = int.from_bytes(src[trailer + 4:trailer + 8], "little")
+        crc = int.from_bytes(src[trailer : trailer + 4], "little")
+        isize = int.from_bytes(src[trailer + 4 : trailer + 8], "little")
         if crc != zlib.crc32(output):
             raise _Failure(Status.CRC, 0)
         if isize != len(output) & 0xFFFFFFFF:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Union
 
 from pystargz.sources.base import RangeSource
 from pystargz.sources.local import BytesSource, FileObjectSource, FileSource
 
 __all__ = ["BytesSource", "FileObjectSource", "FileSource", "RangeSource", "SourceLike", "as_source"]
 
-SourceLike = Union[str, os.PathLike[str], bytes, bytearray, memoryview, io.IOBase, RangeSource]
+SourceLike = str | os.PathLike[str] | bytes | bytearray | memoryview | io.IOBase | RangeSource
 
 
 def as_source(obj: SourceLike) -> RangeSource:
@@ -24,5 +23,7 @@ def as_source(obj: SourceLike) -> RangeSource:
         return obj
     if hasattr(obj, "read") and hasattr(obj, "seek"):
         return FileObjectSource(obj)  # type: ignore[arg-type]
-    raise TypeError(f"cannot read a blob from {type(obj).__name__}; "
-                    "pass a path, bytes, a binary file object or a RangeSource")
+    raise TypeError(
+        f"cannot read a blob from {type(obj).__name__}; "
+        "pass a path, bytes, a binary file object or a RangeSource"
+    )

@@ -93,4 +93,4 @@ class BytesSource:
 
     def read_at(self, offset: int, length: int) -> bytes:
         _check_range(offset, length, len(self._data), "the buffer")
-        return self._data[offset:offset + length]
+        return self._data[offset : offset + length]

@@ -1,0 +1,186 @@
+"""The ``pystargz`` command: list, read, describe and extract blobs from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pystargz
+from pystargz.members import StargzInfo
+from pystargz.reader import StargzReader
+
+TYPE_NAMES = {"0": "reg", "5": "dir", "2": "symlink", "1": "hardlink", "3": "char", "4": "block", "6": "fifo"}
+TYPE_MODE_BITS = {
+    "reg": stat.S_IFREG,
+    "dir": stat.S_IFDIR,
+    "symlink": stat.S_IFLNK,
+    "hardlink": stat.S_IFREG,
+    "char": stat.S_IFCHR,
+    "block": stat.S_IFBLK,
+    "fifo": stat.S_IFIFO,
+}
+
+
+class CommandError(Exception):
+    """A user-facing failure that is not about the blob's format (wrong path, wrong type)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace], None] = args.func
+    try:
+        command(args)
+    except BrokenPipeError:
+        # The reader of our stdout went away (``| head``): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (pystargz.StargzError, CommandError, OSError) as exc:
+        print(f"pystargz: {args.blob}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pystargz", description="Read stargz / eStargz container layers.")
+    parser.add_argument("--version", action="version", version=f"pystargz {pystargz.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ls = commands.add_parser("ls", help="list the members of a blob")
+    ls.add_argument("blob")
+    ls.add_argument("-l", "--long", action="store_true", help="mode, owner, size, time, like tar -tv")
+    ls.add_argument("--json", action="store_true", help="one JSON array of members")
+    ls.set_defaults(func=_ls)
+
+    cat = commands.add_parser("cat", help="write a file's contents to stdout")
+    cat.add_argument("blob")
+    cat.add_argument("path")
+    cat.set_defaults(func=_cat)
+
+    info = commands.add_parser("info", help="format, TOC and prefetch facts of a blob")
+    info.add_argument("blob")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=_info)
+
+    extract = commands.add_parser("extract", help="extract every member under a directory")
+    extract.add_argument("blob")
+    extract.add_argument("dest")
+    extract.add_argument(
+        "--filter",
+        default="data",
+        choices=["data", "tar", "fully_trusted"],
+        help="tarfile extraction filter (default: data, the safe one)",
+    )
+    extract.set_defaults(func=_extract)
+    return parser
+
+
+def _open(args: argparse.Namespace) -> StargzReader:
+    return pystargz.open(args.blob)
+
+
+def _ls(args: argparse.Namespace) -> None:
+    with _open(args) as reader:
+        members = reader.getmembers()
+        if args.json:
+            json.dump([_member_json(m) for m in members], sys.stdout, indent=1)
+            sys.stdout.write("\n")
+            return
+        for member in members:
+            print(_long_line(member) if args.long else member.name)
+
+
+def _type_name(member: StargzInfo) -> str:
+    return TYPE_NAMES.get(member.type.decode("ascii"), "?")
+
+
+def _member_json(member: StargzInfo) -> dict[str, Any]:
+    return {
+        "name": member.name,
+        "type": _type_name(member),
+        "size": member.size,
+        "mode": member.mode,
+        "mtime": member.mtime,
+        "uid": member.uid,
+        "gid": member.gid,
+        "uname": member.uname,
+        "gname": member.gname,
+        "linkname": member.linkname,
+        "devmajor": member.devmajor,
+        "devminor": member.devminor,
+        "digest": member.digest,
+        "chunks": len(member.chunks),
+        "xattrs": sorted(member.xattrs),
+    }
+
+
+def _long_line(member: StargzInfo) -> str:
+    kind = _type_name(member)
+    mode = stat.filemode(TYPE_MODE_BITS.get(kind, 0) | (member.mode & 0o7777))
+    owner = f"{member.uname or member.uid}/{member.gname or member.gid}"
+    size = f"{member.devmajor},{member.devminor}" if member.ischr() or member.isblk() else str(member.size)
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(member.mtime))
+    line = f"{mode} {owner:>17} {size:>10} {when} {member.name}"
+    if member.issym():
+        line += f" -> {member.linkname}"
+    elif member.islnk():
+        line += f" link to {member.linkname}"
+    return line
+
+
+def _cat(args: argparse.Namespace) -> None:
+    with _open(args) as reader:
+        try:
+            source = reader.extractfile(args.path)
+        except KeyError:
+            raise CommandError(f"{args.path!r}: no such member") from None
+        if source is None:
+            raise CommandError(f"{args.path!r} is not a regular file")
+        out = sys.stdout.buffer
+        while block := source.read(1 << 20):
+            out.write(block)
+        out.flush()
+
+
+def info_dict(reader: StargzReader) -> dict[str, Any]:
+    """The facts ``pystargz info`` prints, as a dict (also used by tests)."""
+    size = reader.source.size
+    return {
+        "format": reader.format,
+        "blob_size": size,
+        "footer_size": reader.footer.size,
+        "toc_offset": reader.toc_offset,
+        "toc_compressed_size": size - reader.footer.size - reader.toc_offset,
+        "toc_size": len(reader.toc_json),
+        "toc_digest": reader.toc_digest,
+        "toc_entries": len(reader.toc),
+        "members": len(reader),
+        "regular_files": sum(1 for m in reader if m.isreg()),
+        "prefetch_size": reader.prefetch_size,
+        "native_backend": pystargz.native_backend,
+    }
+
+
+def _info(args: argparse.Namespace) -> None:
+    with _open(args) as reader:
+        facts = info_dict(reader)
+    if args.json:
+        print(json.dumps(facts, indent=1))
+        return
+    width = max(len(key) for key in facts)
+    for key, value in facts.items():
+        print(f"{key.replace('_', ' '):<{width}}  {value}")
+
+
+def _extract(args: argparse.Namespace) -> None:
+    with _open(args) as reader:
+        reader.extractall(args.dest, filter=args.filter)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
