@@ -12,6 +12,7 @@ from pystargz.compression import native_backend
 from pystargz.errors import (
     CompressionError,
     CorruptDataError,
+    ExtractionFilterError,
     FooterError,
     FormatError,
     InternalError,
@@ -34,6 +35,7 @@ __all__ = [
     "Chunk",
     "CompressionError",
     "CorruptDataError",
+    "ExtractionFilterError",
     "Footer",
     "FooterError",
     "FormatError",

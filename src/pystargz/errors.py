@@ -8,6 +8,8 @@ find the bad byte.
 
 from __future__ import annotations
 
+import tarfile
+
 
 class StargzError(Exception):
     """Base class of every error pystargz raises on purpose."""
@@ -58,6 +60,18 @@ class CompressionError(StargzError):
 
 class SourceError(StargzError, OSError):
     """Reading bytes from the source (file, URL, registry) failed."""
+
+
+class ExtractionFilterError(StargzError, tarfile.FilterError):
+    """The extraction filter refused a member (absolute path, ``..``, escaping link, device...).
+
+    Also a :class:`tarfile.FilterError`, so code written for tarfile catches it.
+    ``member`` names the member; the filter's own exception is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, member: str) -> None:
+        super().__init__(message)
+        self.member = member
 
 
 class InternalError(StargzError):

@@ -13,7 +13,7 @@ import tarfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from pystargz.errors import StargzError
+from pystargz.errors import ExtractionFilterError, StargzError
 from pystargz.members import StargzInfo
 
 if TYPE_CHECKING:
@@ -49,9 +49,7 @@ def extract_members(
     os.makedirs(dest, exist_ok=True)
     directories: list[tuple[str, tarfile.TarInfo]] = []
     for batch in _batches(members):
-        kept = [
-            (m, info) for m in batch if m.name and (info := apply_filter(m.to_tarinfo(), dest)) is not None
-        ]
+        kept = [(m, info) for m in batch if m.name and (info := _filtered(apply_filter, m, dest)) is not None]
         regular = [m for m, _ in kept if m.isreg()]
         contents = {id(m): data for m, data in reader.iter_contents(regular)}
         for member, info in kept:
@@ -65,6 +63,15 @@ def extract_members(
                 _set_attributes(info, path)
     for path, info in sorted(directories, key=lambda pair: pair[0], reverse=True):
         _set_attributes(info, path)
+
+
+def _filtered(apply_filter: Filter, member: StargzInfo, dest: str) -> tarfile.TarInfo | None:
+    try:
+        return apply_filter(member.to_tarinfo(), dest)
+    except tarfile.FilterError as exc:
+        raise ExtractionFilterError(
+            f"refusing to extract {member.name!r}: {exc}", member=member.name
+        ) from exc
 
 
 def _batches(members: Sequence[StargzInfo]) -> Iterator[list[StargzInfo]]:
