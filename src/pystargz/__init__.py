@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pystargz.compression import native_backend
 from pystargz.errors import (
     CompressionError,
