@@ -61,7 +61,11 @@ __all__ = [
 
 
 def open(
-    source: SourceLike, mode: str = "r", *, limits: Limits | None = None, backend: str | None = None
+    source: SourceLike,
+    mode: Literal["r"] = "r",
+    *,
+    limits: Limits | None = None,
+    backend: str | None = None,
 ) -> StargzReader:
     """Opens a stargz / eStargz blob for reading.
 
