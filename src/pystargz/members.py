@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tarfile
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pystargz.errors import TOCError
 from pystargz.toc import TOCEntry, parse_modtime
@@ -25,6 +25,8 @@ def clean_name(name: str) -> str:
 
     So "./a//b/" is "a/b", "../x" is "x" and the root ("./", "/") is "".
     """
+    if "//" not in name and "/." not in "/" + name and name[:1] != "/" and name[-1:] not in ("/", ""):
+        return name  # already clean: the common case, worth a fast path at open
     parts: list[str] = []
     for part in name.split("/"):
         if part in ("", "."):
@@ -37,8 +39,7 @@ def clean_name(name: str) -> str:
     return "/".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
+class Chunk(NamedTuple):
     """Where one piece of a regular file lives.
 
     Inflate the gzip members starting at blob offset ``offset`` (they end
@@ -56,66 +57,61 @@ class Chunk:
 
 
 class StargzInfo:
-    """A member of a blob, named and shaped like :class:`tarfile.TarInfo`.
+    """A member of a blob, named and shaped like :class:`tarfile.TarInfo` (read-only).
 
     ``type`` is a tarfile type flag (``tarfile.REGTYPE``...); ``entry`` is the
-    TOC entry it came from (None for an implicit parent directory).
+    TOC entry it came from (a made-up ``dir`` entry for an implicit parent).
+    Attributes the TOC stores as they are (size, mode, ids...) are read from
+    the entry, so building a member at open costs little.
     """
 
-    __slots__ = (
-        "_chunks",
-        "devmajor",
-        "devminor",
-        "digest",
-        "entry",
-        "gid",
-        "gname",
-        "linkname",
-        "mode",
-        "mtime",
-        "name",
-        "size",
-        "type",
-        "uid",
-        "uname",
-        "xattrs",
-    )
+    __slots__ = ("_chunks", "entry", "gname", "mtime", "name", "type", "uname")
 
-    def __init__(
-        self,
-        name: str,
-        type: bytes,
-        *,
-        size: int = 0,
-        mtime: int = 0,
-        mode: int = 0,
-        linkname: str = "",
-        uid: int = 0,
-        gid: int = 0,
-        uname: str = "",
-        gname: str = "",
-        devmajor: int = 0,
-        devminor: int = 0,
-        xattrs: dict[str, bytes] | None = None,
-        digest: str = "",
-        entry: TOCEntry | None = None,
-    ) -> None:
+    def __init__(self, name: str, type: bytes, mtime: int, uname: str, gname: str, entry: TOCEntry) -> None:
         self.name = name
         self.type = type
-        self.size = size
         self.mtime = mtime
-        self.mode = mode
-        self.linkname = linkname
-        self.uid = uid
-        self.gid = gid
         self.uname = uname
         self.gname = gname
-        self.devmajor = devmajor
-        self.devminor = devminor
-        self.xattrs = xattrs or {}
-        self.digest = digest
         self.entry = entry
         self._chunks: tuple[Chunk, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return self.entry.size
+
+    @property
+    def mode(self) -> int:
+        return self.entry.mode
+
+    @property
+    def linkname(self) -> str:
+        return self.entry.link_name
+
+    @property
+    def uid(self) -> int:
+        return self.entry.uid
+
+    @property
+    def gid(self) -> int:
+        return self.entry.gid
+
+    @property
+    def devmajor(self) -> int:
+        return self.entry.dev_major
+
+    @property
+    def devminor(self) -> int:
+        return self.entry.dev_minor
+
+    @property
+    def xattrs(self) -> dict[str, bytes]:
+        return self.entry.xattrs
+
+    @property
+    def digest(self) -> str:
+        """``sha256:<hex>`` of a regular file's contents, as the TOC records it ("" if absent)."""
+        return self.entry.digest
 
     @property
     def chunks(self) -> tuple[Chunk, ...]:
@@ -124,7 +120,7 @@ class StargzInfo:
 
     def set_chunks(self, chunks: list[Chunk]) -> None:
         """Attaches chunks after checking they tile the file exactly, so reads cannot go astray."""
-        ordered = sorted(chunks, key=lambda c: c.chunk_offset)
+        ordered = chunks if len(chunks) < 2 else sorted(chunks, key=lambda c: c.chunk_offset)
         position = 0
         for chunk in ordered:
             if chunk.chunk_offset != position:
@@ -195,32 +191,17 @@ def member_from_entry(
     name seen for each id fills the gaps (``unames`` / ``gnames`` carry that
     state across entries).
     """
-    name = clean_name(entry.name)
-    where = f"TOC entry #{index} ({entry.name!r})"
-    if entry.size < 0:
-        raise TOCError(f"{where}: negative size {entry.size}")
-    if entry.uid < 0 or entry.gid < 0 or entry.mode < 0 or entry.dev_major < 0 or entry.dev_minor < 0:
-        raise TOCError(f"{where}: negative uid, gid, mode or device number")
     try:
         mtime = parse_modtime(entry.modtime)
     except ValueError as exc:
-        raise TOCError(f"{where}: {exc}") from None
+        raise TOCError(f"TOC entry #{index} ({entry.name!r}): {exc}") from None
     return StargzInfo(
-        name,
+        clean_name(entry.name),
         TAR_TYPES[entry.type],
-        size=entry.size,
-        mtime=mtime,
-        mode=entry.mode,
-        linkname=entry.link_name,
-        uid=entry.uid,
-        gid=entry.gid,
-        uname=_backfill(unames, entry.uid, entry.user_name),
-        gname=_backfill(gnames, entry.gid, entry.group_name),
-        devmajor=entry.dev_major,
-        devminor=entry.dev_minor,
-        xattrs=dict(entry.xattrs),
-        digest=entry.digest,
-        entry=entry,
+        mtime,
+        _backfill(unames, entry.uid, entry.user_name),
+        _backfill(gnames, entry.gid, entry.group_name),
+        entry,
     )
 
 
@@ -233,4 +214,4 @@ def _backfill(names: dict[int, str], owner_id: int, name: str) -> str:
 
 def implicit_dir(name: str) -> StargzInfo:
     """A directory that exists only because something inside it does."""
-    return StargzInfo(name, tarfile.DIRTYPE, mode=IMPLICIT_DIR_MODE)
+    return StargzInfo(name, tarfile.DIRTYPE, 0, "", "", TOCEntry(name, "dir", mode=IMPLICIT_DIR_MODE))

@@ -435,22 +435,17 @@ def _index(toc: TOC, toc_offset: int) -> tuple[list[StargzInfo], dict[str, Starg
 
 
 def _chunk(entry: TOCEntry, file: StargzInfo, end: int, index: int) -> Chunk:
+    """The chunk an entry describes; the parser already refused negative numbers."""
     size = entry.chunk_size or file.size - entry.chunk_offset
-    if entry.offset <= 0 and entry.inner_offset <= 0:
+    if entry.offset == 0 and entry.inner_offset == 0:
         raise TOCError(f"TOC entry #{index} ({file.name!r}): data chunk has no offset")
-    if entry.inner_offset < 0 or size <= 0 or entry.chunk_offset < 0:
+    if size <= 0:
         raise TOCError(
-            f"TOC entry #{index} ({file.name!r}): bad chunk (chunkOffset {entry.chunk_offset}, "
-            f"chunkSize {entry.chunk_size}, innerOffset {entry.inner_offset})"
+            f"TOC entry #{index} ({file.name!r}): chunk at file offset {entry.chunk_offset} "
+            f"is empty or past the end of the {file.size}-byte file"
         )
     return Chunk(
-        name=file.name,
-        offset=entry.offset,
-        end=end,
-        inner_offset=entry.inner_offset,
-        chunk_offset=entry.chunk_offset,
-        size=size,
-        digest=entry.chunk_digest,
+        file.name, entry.offset, end, entry.inner_offset, entry.chunk_offset, size, entry.chunk_digest
     )
 
 
