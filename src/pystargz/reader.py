@@ -176,9 +176,10 @@ class StargzReader:
         """
         wanted: list[tuple[str, StargzInfo]] = []
         for item in names:
-            target = self._regular_target(item)
+            info = item if isinstance(item, StargzInfo) else self.getmember(item)
+            target = self._regular_target(info)
             if target is not None:
-                wanted.append((item.name if isinstance(item, StargzInfo) else clean_name(item), target))
+                wanted.append((info.name, target))
         contents = {id(member): data for member, data in self.iter_contents(target for _, target in wanted)}
         return {name: contents[id(target)] for name, target in wanted}
 

@@ -92,9 +92,14 @@ def extract_parallel(backend: Backend, data: Buffer, spans: Sequence[Span], limi
     if workers == 1 or len(spans) < 2 or sum(s.length for s in spans) < PARALLEL_MIN_BYTES:
         return backend.extract_batch(data, spans, limit)
     runs = _split(spans, workers)
-    futures = [_executor().submit(backend.extract_batch, data, spans[a:b], limit) for a, b in runs]
-    results: list[bytes] = []
-    for (first, _), future in zip(runs, futures, strict=True):
+    futures = [
+        (first, _executor().submit(backend.extract_batch, data, spans[first:end], limit))
+        for first, end in runs[1:]
+    ]
+    # The caller's thread inflates the first run itself rather than wait idle; that run starts at
+    # span 0, so its failures already carry global indexes and are the earliest ones.
+    results = backend.extract_batch(data, spans[: runs[0][1]], limit)
+    for first, future in futures:
         try:
             results.extend(future.result())
         except SpanFailure as failure:
