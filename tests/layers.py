@@ -25,8 +25,13 @@ def real_tree() -> pathlib.Path:
     raise FileNotFoundError(f"none of {DEFAULT_TREES} exists on this machine")
 
 
-def make_tree_tar(dest: pathlib.Path, root: pathlib.Path | None = None, *, max_bytes: int = MAX_BYTES,
-                  arcname: str = "usr/lib/python3") -> pathlib.Path:
+def make_tree_tar(
+    dest: pathlib.Path,
+    root: pathlib.Path | None = None,
+    *,
+    max_bytes: int = MAX_BYTES,
+    arcname: str = "usr/lib/python3",
+) -> pathlib.Path:
     """Writes a PAX tar of ``root`` in sorted order, with whole-second mtimes.
 
     Whole seconds because the TOC stores RFC 3339 seconds; sockets and
@@ -36,9 +41,10 @@ def make_tree_tar(dest: pathlib.Path, root: pathlib.Path | None = None, *, max_b
     root = root or real_tree()
     total = 0
     with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
+        _add_parents(tar, arcname, root)
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames.sort()
-            for name in [""] + sorted(filenames):
+            for name in ["", *sorted(filenames)]:
                 path = pathlib.Path(dirpath, name)
                 info = _tarinfo(tar, path, root, arcname)
                 if info is None:
@@ -54,7 +60,20 @@ def make_tree_tar(dest: pathlib.Path, root: pathlib.Path | None = None, *, max_b
     return dest
 
 
-def _tarinfo(tar: tarfile.TarFile, path: pathlib.Path, root: pathlib.Path, arcname: str) -> tarfile.TarInfo | None:
+def _add_parents(tar: tarfile.TarFile, arcname: str, root: pathlib.Path) -> None:
+    """Directory entries for the parents of ``arcname``, as a real root file system layer has."""
+    parts = arcname.split("/")[:-1]
+    for depth in range(1, len(parts) + 1):
+        info = tarfile.TarInfo("/".join(parts[:depth]))
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+        info.mtime = int(root.stat().st_mtime)
+        tar.addfile(info)
+
+
+def _tarinfo(
+    tar: tarfile.TarFile, path: pathlib.Path, root: pathlib.Path, arcname: str
+) -> tarfile.TarInfo | None:
     relative = path.relative_to(root).as_posix()
     name = arcname if relative == "." else f"{arcname}/{relative}"
     try:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.interop.peer import BenchWhat, GoPeer, GoPeerError, build_peer
+from tests.interop.peer import BenchWhat, GoPeer, GoPeerError
 
 pytestmark = pytest.mark.go
 
@@ -76,11 +76,6 @@ BUILD_CASES = [
 ]
 
 
-@pytest.fixture(scope="session")
-def go_peer_local(tmp_path_factory: pytest.TempPathFactory) -> GoPeer:
-    return GoPeer(build_peer(tmp_path_factory.mktemp("esgzpeer")))
-
-
 def test_vectors_present() -> None:
     assert (DATA / "mixed.tar").is_file()
     assert "mixed__default" in ESTARGZ
@@ -89,10 +84,10 @@ def test_vectors_present() -> None:
     assert BUILD_CASES
 
 
-def test_build_mixed_default_matches_record(go_peer_local: GoPeer, tmp_path: Path) -> None:
+def test_build_mixed_default_matches_record(go_peer: GoPeer, tmp_path: Path) -> None:
     rec = _record("mixed__default")["build"]
     out = tmp_path / "mixed.esgz"
-    res = go_peer_local.build(DATA / "mixed.tar", out, procs=1)
+    res = go_peer.build(DATA / "mixed.tar", out, procs=1)
     assert res["toc_digest"] == rec["toc_digest"]
     assert res["blob_digest"] == rec["blob_digest"]
     assert res["diff_id"] == rec["diff_id"]
@@ -102,11 +97,11 @@ def test_build_mixed_default_matches_record(go_peer_local: GoPeer, tmp_path: Pat
 
 
 @pytest.mark.parametrize("case", BUILD_CASES)
-def test_build_matches_record(go_peer_local: GoPeer, tmp_path: Path, case: str) -> None:
+def test_build_matches_record(go_peer: GoPeer, tmp_path: Path, case: str) -> None:
     rec = _record(case)
     opts = rec["options"]
     src = DATA / (rec["input_tar"] or rec["input_tar_gz"])
-    res = go_peer_local.build(
+    res = go_peer.build(
         src,
         tmp_path / "out.esgz",
         chunk_size=opts["chunk_size"],
@@ -126,9 +121,9 @@ def _counts(v: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("case", ESTARGZ)
-def test_verify_estargz(go_peer_local: GoPeer, case: str) -> None:
+def test_verify_estargz(go_peer: GoPeer, case: str) -> None:
     rec = _record(case)
-    res = go_peer_local.verify(DATA / f"{case}.esgz", rec["build"]["toc_digest"])
+    res = go_peer.verify(DATA / f"{case}.esgz", rec["build"]["toc_digest"])
     assert res["ok"] is True
     assert res["errors"] == []
     assert res["toc_digest"] == rec["build"]["toc_digest"]
@@ -136,21 +131,21 @@ def test_verify_estargz(go_peer_local: GoPeer, case: str) -> None:
 
 
 @pytest.mark.parametrize("case", OTHER_FORMATS)
-def test_verify_other_formats_as_recorded(go_peer_local: GoPeer, case: str) -> None:
+def test_verify_other_formats_as_recorded(go_peer: GoPeer, case: str) -> None:
     # Legacy stargz and zstd:chunked: Go's verdict must equal the recorded one
     # (a legacy TOC without chunkDigest fails VerifyTOC once a file has chunks).
     rec = _record(case)
-    res = go_peer_local.verify(DATA / f"{case}.esgz", rec["build"]["toc_digest"], check=False)
+    res = go_peer.verify(DATA / f"{case}.esgz", rec["build"]["toc_digest"], check=False)
     assert _counts(res) == _counts(rec["verify"])
 
 
 @pytest.mark.parametrize("case", INNER_OFFSET)
-def test_verify_rejects_inner_offset(go_peer_local: GoPeer, case: str) -> None:
+def test_verify_rejects_inner_offset(go_peer: GoPeer, case: str) -> None:
     # v0.12's Verifiers keys chunk digests by offset and refuses shared offsets.
     rec = _record(case)
     blob = DATA / f"{case}.esgz"
     with pytest.raises(GoPeerError) as excinfo:
-        go_peer_local.verify(blob, rec["build"]["toc_digest"])
+        go_peer.verify(blob, rec["build"]["toc_digest"])
     assert excinfo.value.returncode == 1
     report = excinfo.value.result
     assert report is not None
@@ -160,8 +155,8 @@ def test_verify_rejects_inner_offset(go_peer_local: GoPeer, case: str) -> None:
 
 
 @pytest.mark.parametrize("case", V012_READABLE)
-def test_files_match_record(go_peer_local: GoPeer, case: str) -> None:
-    got = go_peer_local.files(DATA / f"{case}.esgz")
+def test_files_match_record(go_peer: GoPeer, case: str) -> None:
+    got = go_peer.files(DATA / f"{case}.esgz")
     want = _record(case)["files"]
     assert sorted(got) == sorted(want)
     for name, info in want.items():
@@ -173,18 +168,18 @@ def test_files_match_record(go_peer_local: GoPeer, case: str) -> None:
         ), name
 
 
-def test_cat_matches_record(go_peer_local: GoPeer) -> None:
+def test_cat_matches_record(go_peer: GoPeer) -> None:
     blob = DATA / "mixed__default.esgz"
     files = _record("mixed__default")["files"]
     for name in ("usr/bin/app", "etc/hostname", "home/user/empty"):
-        data = go_peer_local.cat(blob, name)
+        data = go_peer.cat(blob, name)
         assert len(data) == files[name]["size"]
         assert "sha256:" + hashlib.sha256(data).hexdigest() == files[name]["sha256"]
     # A hardlink resolves to its target, with or without a leading "/".
-    assert go_peer_local.cat(blob, "/usr/bin/app2") == go_peer_local.cat(blob, "usr/bin/app")
+    assert go_peer.cat(blob, "/usr/bin/app2") == go_peer.cat(blob, "usr/bin/app")
 
 
-def test_names_starting_with_dash(go_peer_local: GoPeer, tmp_path: Path) -> None:
+def test_names_starting_with_dash(go_peer: GoPeer, tmp_path: Path) -> None:
     # Positional arguments go after "--", so they are never taken for flags.
     src = tmp_path / "dash.tar"
     with tarfile.open(src, "w", format=tarfile.PAX_FORMAT) as tf:
@@ -192,43 +187,43 @@ def test_names_starting_with_dash(go_peer_local: GoPeer, tmp_path: Path) -> None
         info.size = 5
         tf.addfile(info, io.BytesIO(b"dash\n"))
     blob = tmp_path / "-dash.esgz"
-    go_peer_local.build(src, blob)
-    assert go_peer_local.cat(blob, "-x") == b"dash\n"
-    assert go_peer_local.files(blob)["-x"]["size"] == 5
-    assert go_peer_local.verify(blob)["ok"] is True
+    go_peer.build(src, blob)
+    assert go_peer.cat(blob, "-x") == b"dash\n"
+    assert go_peer.files(blob)["-x"]["size"] == 5
+    assert go_peer.verify(blob)["ok"] is True
 
 
-def test_cat_missing_file_raises(go_peer_local: GoPeer) -> None:
+def test_cat_missing_file_raises(go_peer: GoPeer) -> None:
     with pytest.raises(GoPeerError, match="no-such-file") as excinfo:
-        go_peer_local.cat(DATA / "mixed__default.esgz", "no-such-file")
+        go_peer.cat(DATA / "mixed__default.esgz", "no-such-file")
     assert excinfo.value.returncode == 1
 
 
-def test_errors_carry_stderr(go_peer_local: GoPeer, tmp_path: Path) -> None:
+def test_errors_carry_stderr(go_peer: GoPeer, tmp_path: Path) -> None:
     not_a_blob = tmp_path / "junk.esgz"
     not_a_blob.write_bytes(b"not a stargz blob" * 10)
     with pytest.raises(GoPeerError) as excinfo:
-        go_peer_local.files(not_a_blob)
+        go_peer.files(not_a_blob)
     assert "estargz.Open" in excinfo.value.stderr
     with pytest.raises(GoPeerError, match=r"estargz\.Build"):
-        go_peer_local.build(DATA / "mixed.tar", tmp_path / "o.esgz", prioritized=["no/such/file"])
-    res = go_peer_local.build(
+        go_peer.build(DATA / "mixed.tar", tmp_path / "o.esgz", prioritized=["no/such/file"])
+    res = go_peer.build(
         DATA / "mixed.tar", tmp_path / "o.esgz", prioritized=["no/such/file"], allow_missing=True
     )
     assert res["missed_prioritized"] == ["no/such/file"]
 
 
-def test_verify_wrong_toc_digest_fails(go_peer_local: GoPeer) -> None:
-    res = go_peer_local.verify(DATA / "mixed__default.esgz", "sha256:" + "0" * 64, check=False)
+def test_verify_wrong_toc_digest_fails(go_peer: GoPeer) -> None:
+    res = go_peer.verify(DATA / "mixed__default.esgz", "sha256:" + "0" * 64, check=False)
     assert res["ok"] is False
     assert "invalid TOC JSON" in res["verify_toc_error"]
 
 
 @pytest.mark.parametrize("what", ["open", "readall", "readsome"])
-def test_bench(go_peer_local: GoPeer, what: BenchWhat) -> None:
+def test_bench(go_peer: GoPeer, what: BenchWhat) -> None:
     blob = DATA / "mixed__default.esgz"
     names = ["usr/bin/app", "etc/hostname"] if what == "readsome" else None
-    res = go_peer_local.bench(blob, what, names=names, repeat=3)
+    res = go_peer.bench(blob, what, names=names, repeat=3)
     assert res["what"] == what
     assert res["repeat"] == 3
     assert len(res["seconds"]) == 3
@@ -237,6 +232,6 @@ def test_bench(go_peer_local: GoPeer, what: BenchWhat) -> None:
     assert min(res["seconds"]) <= res["median"] <= max(res["seconds"])
 
 
-def test_bench_chunk_reads(go_peer_local: GoPeer) -> None:
-    res = go_peer_local.bench(DATA / "big_chunks_4m__default.esgz", "readall", repeat=1, chunk_reads=True)
+def test_bench_chunk_reads(go_peer: GoPeer) -> None:
+    res = go_peer.bench(DATA / "big_chunks_4m__default.esgz", "readall", repeat=1, chunk_reads=True)
     assert res["median"] > 0

@@ -1,0 +1,58 @@
+"""Session-wide fixtures and the hypothesis profiles.
+
+``HYPOTHESIS_PROFILE`` picks the profile: ``default`` for local runs, ``ci``
+(no deadline, failing examples printed as blobs to reproduce them) and
+``thorough`` (many examples, for a scheduled run).  Shared helpers that are not
+fixtures live in ``tests/vectors.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from tests.interop.peer import GoPeer, GoPeerError, build_peer
+from tests.layers import make_tree_tar
+from tests.vectors import BuiltLayer, build_layer
+
+settings.register_profile("default", max_examples=100)
+settings.register_profile(
+    "ci",
+    max_examples=200,
+    deadline=None,
+    print_blob=True,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("thorough", max_examples=5000, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def go_peer(tmp_path_factory: pytest.TempPathFactory) -> GoPeer:
+    """The Go reference peer, compiled once per session.
+
+    A missing Go toolchain or a compile error fails the tests that need the
+    peer (with the compiler output): interop must never be skipped silently.
+    """
+    try:
+        return GoPeer(build_peer(tmp_path_factory.mktemp("esgzpeer")))
+    except GoPeerError as exc:
+        failure = exc
+    details = f"\n{failure.stderr}" if failure.stderr and failure.stderr not in str(failure) else ""
+    pytest.fail(f"cannot build the Go reference peer: {failure}{details}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def real_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tar of a real directory tree of this machine (thousands of files), made once per session."""
+    return make_tree_tar(tmp_path_factory.mktemp("real") / "real.tar")
+
+
+@pytest.fixture(scope="session")
+def real_layer(go_peer: GoPeer, real_tar: Path) -> BuiltLayer:
+    """``real_tar`` built by Go's ``estargz.Build`` with its default options (GOMAXPROCS 1)."""
+    return build_layer(go_peer, real_tar, real_tar.with_name("real.esgz"), procs=1)
