@@ -56,3 +56,24 @@ def real_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def real_layer(go_peer: GoPeer, real_tar: Path) -> BuiltLayer:
     """``real_tar`` built by Go's ``estargz.Build`` with its default options (GOMAXPROCS 1)."""
     return build_layer(go_peer, real_tar, real_tar.with_name("real.esgz"), procs=1)
+
+
+# ---- CI guard: the Go interop tests must have run ----
+
+REQUIRE_GO_ENV = "PYSTARGZ_REQUIRE_GO"
+_go_tests_passed: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed and "go" in report.keywords:
+        _go_tests_passed.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With PYSTARGZ_REQUIRE_GO=1 (the full CI run), a run in which no Go test passed fails.
+
+    Deselecting, skipping or losing the interop tests must not leave CI green.
+    """
+    if os.environ.get(REQUIRE_GO_ENV) == "1" and exitstatus == 0 and not _go_tests_passed:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\n{REQUIRE_GO_ENV}=1 but no test marked 'go' passed: the Go reference peer did not run")
