@@ -49,12 +49,15 @@ def extract_members(
     os.makedirs(dest, exist_ok=True)
     directories: list[tuple[str, tarfile.TarInfo]] = []
     for batch in _batches(members):
-        kept = [(m, info) for m in batch if m.name and (info := _filtered(apply_filter, m, dest)) is not None]
-        regular = [m for m, _ in kept if m.isreg()]
-        contents = {id(m): data for m, data in reader.iter_contents(regular)}
-        for member, info in kept:
+        contents = {id(m): data for m, data in reader.iter_contents(m for m in batch if m.isreg())}
+        for member in batch:
+            # Filter right before writing, as tarfile does: the filter resolves paths on disk,
+            # so it must see the links that earlier members of this batch created.
+            info = _filtered(apply_filter, member, dest) if member.name else None
+            if info is None:
+                continue
             path = os.path.join(dest, info.name)
-            if member.isdir():
+            if info.isdir():
                 os.makedirs(path, exist_ok=True)
                 directories.append((path, info))
                 continue

@@ -21,7 +21,7 @@ LEGACY_FOOTER_SIZE = 47
 MAX_FOOTER_SIZE = ESTARGZ_FOOTER_SIZE
 
 _MAGIC = b"STARGZ"
-_OFFSET_FIELD = re.compile(rb"([0-9a-f]{16})STARGZ")
+_OFFSET_FIELD = re.compile(rb"([0-9a-fA-F]{16})STARGZ")  # Go parses either case
 _GZIP_HEADER = struct.Struct("<2sBBIBB")  # magic, CM, FLG, MTIME, XFL, OS
 _FEXTRA = 0x04
 # An empty final stored block, then CRC32 = 0 and ISIZE = 0.
@@ -113,5 +113,5 @@ def _parse_one(footer: bytes, layout: Layout) -> int:
         extra = extra[4:]
     match = _OFFSET_FIELD.fullmatch(extra)
     if match is None:
-        raise FooterError(f"extra field {extra!r} is not 16 lower-case hex digits + 'STARGZ'")
+        raise FooterError(f"extra field {extra!r} is not 16 hex digits + 'STARGZ'")
     return int(match.group(1), 16)

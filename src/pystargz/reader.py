@@ -40,6 +40,8 @@ READ_WINDOW = 64 << 20
 # ...and start a new window rather than fetch a gap larger than this.
 READ_GAP = 1 << 20
 MAX_LINK_DEPTH = 64
+# Deflate cannot expand input by more than about 1032:1; larger claims are lies, refused at open.
+MAX_DEFLATE_RATIO = 1032
 
 FilterArg = Literal["data", "tar", "fully_trusted"] | Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]
 
@@ -444,6 +446,11 @@ def _chunk(entry: TOCEntry, file: StargzInfo, end: int, index: int) -> Chunk:
         raise TOCError(
             f"TOC entry #{index} ({file.name!r}): chunk at file offset {entry.chunk_offset} "
             f"is empty or past the end of the {file.size}-byte file"
+        )
+    if entry.inner_offset + size > (end - entry.offset) * MAX_DEFLATE_RATIO:
+        raise TOCError(
+            f"TOC entry #{index} ({file.name!r}): {entry.inner_offset + size} bytes cannot come out of "
+            f"the {end - entry.offset} compressed bytes at offset {entry.offset}"
         )
     return Chunk(
         file.name, entry.offset, end, entry.inner_offset, entry.chunk_offset, size, entry.chunk_digest

@@ -42,21 +42,21 @@ def _load_native() -> Backend | None:
     return NativeBackend()
 
 
-_native = _load_native()
-native_backend: str | None = _native.name if _native is not None else None
-_pure: Backend = PureBackend()
+_NATIVE = _load_native()
+native_backend: str | None = _NATIVE.name if _NATIVE is not None else None
+_PURE: Backend = PureBackend()
 
 
 def get_backend(name: str | None = None) -> Backend:
     """The backend called ``name`` (``native`` / ``python``), else the one the environment picks."""
     choice = (name or os.environ.get(BACKEND_ENV) or "native").strip().lower()
     if choice == "python":
-        return _pure
+        return _PURE
     if choice != "native":
         raise CompressionError(f"{BACKEND_ENV} must be 'native' or 'python', not {choice!r}")
-    if _native is None:
-        return _pure
-    return _native
+    if _NATIVE is None:
+        return _PURE
+    return _NATIVE
 
 
 _pool_lock = threading.Lock()

@@ -7,6 +7,7 @@ implementation: same bytes, same statuses, same offsets.
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Sequence
 from types import ModuleType
@@ -17,6 +18,7 @@ GZIP_MAGIC = b"\x1f\x8b\x08"
 HEADER_MIN = 10
 TRAILER = 8
 FHCRC, FEXTRA, FNAME, FCOMMENT, FRESERVED = 0x02, 0x04, 0x08, 0x10, 0xE0
+MAX_LENGTH = sys.maxsize  # decompress() takes a C ssize_t
 
 
 def _pick_zlib() -> tuple[str, ModuleType]:
@@ -121,7 +123,7 @@ class PureBackend:
         body = pos + header_length(src[pos:])
         inflater = self._zlib.decompressobj(-zlib.MAX_WBITS)
         try:
-            output: bytes = inflater.decompress(src[body:], limit + 1)
+            output: bytes = inflater.decompress(src[body:], min(limit, MAX_LENGTH - 1) + 1)
         except self._zlib.error:
             raise _Failure(Status.DATA, 0) from None
         if len(output) > limit:
