@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import pathlib
 import struct
 import tarfile
 import zlib
@@ -22,8 +21,6 @@ from typing import Any
 from pystargz.footer import Layout, build_footer
 from pystargz.members import TAR_TYPES
 from pystargz.toc import TOC, TOC_TAR_NAME, TOCEntry
-
-DATA_DIR = pathlib.Path(__file__).resolve().parent / "data"
 
 FTEXT, FHCRC, FEXTRA, FNAME, FCOMMENT = 0x01, 0x02, 0x04, 0x08, 0x10
 BLOCK = 512
@@ -201,15 +198,6 @@ def toc_bytes(entries: object, version: object = 1) -> bytes:
 
 
 # ---- vectors ----
-
-
-def vector_blob(case: str) -> bytes:
-    return (DATA_DIR / f"{case}.esgz").read_bytes()
-
-
-def vector_record(case: str) -> dict[str, Any]:
-    record: dict[str, Any] = json.loads((DATA_DIR / f"{case}.json").read_text())
-    return record
 
 
 def tar_contents(blob: bytes) -> dict[str, bytes]:

@@ -24,9 +24,8 @@ from tests.blobs import (
     payload_and_entries,
     toc_bytes,
     toc_tar,
-    vector_blob,
-    vector_record,
 )
+from tests.vectors import vector_case
 
 BACKENDS = ("native", "python")
 # Small vectors: one file; symlinks; chunked files; innerOffset packing; a legacy footer.
@@ -72,15 +71,15 @@ def outcome(source: bytes, backend: str | None = None) -> Contents | StargzError
 @functools.cache
 def split(case: str) -> tuple[bytes, bytes, bytes]:
     """A vector as (payload, TOC member, footer)."""
-    blob = vector_blob(case)
-    toc = vector_record(case)["toc"]
+    blob = vector_case(case).blob.read_bytes()
+    toc = vector_case(case).record["toc"]
     offset, footer_size = toc["toc_offset"], toc["footer_size"]
     return blob[:offset], blob[offset : len(blob) - footer_size], blob[len(blob) - footer_size :]
 
 
 @functools.cache
 def intact(case: str) -> Contents:
-    return read_everything(vector_blob(case))
+    return read_everything(vector_case(case).blob.read_bytes())
 
 
 def flip(data: bytes, position: int, bit: int) -> bytes:
@@ -123,7 +122,7 @@ def test_footer_alone(layout: Layout) -> None:
 
 @pytest.mark.parametrize("case", CASES)
 def test_truncated_anywhere(case: str) -> None:
-    blob = vector_blob(case)
+    blob = vector_case(case).blob.read_bytes()
     cuts = set(range(0, len(blob), 37)) | set(range(max(0, len(blob) - 300), len(blob)))
     for cut in sorted(cuts):
         with pytest.raises(FooterError, match=r"footer|too small"):
@@ -163,13 +162,13 @@ def test_truncated_payload(case: str) -> None:
 )
 def test_garbage_appended(case: str, junk: bytes) -> None:
     with pytest.raises(FooterError):
-        pystargz.open(vector_blob(case) + junk)
+        pystargz.open(vector_case(case).blob.read_bytes() + junk)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_second_footer_appended(case: str) -> None:
     """A copy of the footer at the end still points at the TOC; the first footer trails the TOC member."""
-    blob = vector_blob(case)
+    blob = vector_case(case).blob.read_bytes()
     result = outcome(blob + split(case)[2])
     assert result == intact(case) or isinstance(result, StargzError)
 
@@ -515,7 +514,7 @@ def test_payload_bit_flips(case: str, stride: int) -> None:
 
 @st.composite
 def damaged_blobs(draw: st.DrawFn) -> bytes:
-    blob = vector_blob(draw(st.sampled_from(CASES)))
+    blob = vector_case(draw(st.sampled_from(CASES))).blob.read_bytes()
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["flip", "flip", "truncate", "splice", "cut", "zero"]))
         if not blob:
@@ -531,7 +530,7 @@ def damaged_blobs(draw: st.DrawFn) -> bytes:
         elif kind == "zero":
             blob = blob[:a] + bytes(min(b - a, 64)) + blob[a + min(b - a, 64) :]
         else:
-            other = vector_blob(draw(st.sampled_from(CASES)))
+            other = vector_case(draw(st.sampled_from(CASES))).blob.read_bytes()
             c = draw(st.integers(0, len(other)))
             blob = blob[:a] + other[c : c + draw(st.integers(0, 200))] + blob[b:]
     return blob
@@ -576,7 +575,7 @@ def test_random_toc_edits_only_raise_stargz_errors(data: st.DataObject) -> None:
     """Plausible-looking but wrong TOC values (kept small; huge claims have their own test above)."""
     case = data.draw(st.sampled_from(["up_mixed__mcs16384", "chunks_4k__cs1000", "symlinks__default"]))
     payload, _, _ = split(case)
-    entries: Entries = json.loads(vector_record(case)["toc_json"])["entries"]
+    entries: Entries = json.loads(vector_case(case).record["toc_json"])["entries"]
     for _ in range(data.draw(st.integers(1, 4))):
         entry = entries[data.draw(st.integers(0, len(entries) - 1))]
         key = data.draw(st.sampled_from(sorted(FIELD_VALUES)))

@@ -16,13 +16,14 @@ import pytest
 import pystargz
 from pystargz import ExtractionFilterError, StargzError, StargzInfo, StargzReader
 from pystargz.members import clean_name
-from tests.blobs import DATA_DIR, BlobFile, make_blob, vector_blob, vector_record
+from tests.blobs import BlobFile, make_blob
+from tests.vectors import DATA, vector_case
 
 PROC_FDS = Path("/proc/self/fd")
 
 
 def toc_entries(case: str) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = json.loads(vector_record(case)["toc_json"])["entries"] or []
+    entries: list[dict[str, Any]] = json.loads(vector_case(case).record["toc_json"])["entries"] or []
     return entries
 
 
@@ -69,11 +70,11 @@ def contents_via(source: Any) -> dict[str, bytes]:
 
 
 def test_open_from_every_kind_of_source(tmp_path: Path) -> None:
-    path = DATA_DIR / "mixed__default.esgz"
+    path = DATA / "mixed__default.esgz"
     blob = path.read_bytes()
     expected = contents_via(str(path))
     assert {name: sha256(data) for name, data in expected.items()} == {
-        name: file["sha256"] for name, file in vector_record("mixed__default")["files"].items()
+        name: file["sha256"] for name, file in vector_case("mixed__default").record["files"].items()
     }
     assert contents_via(path) == expected
     assert contents_via(blob) == expected
@@ -90,7 +91,7 @@ def test_open_from_every_kind_of_source(tmp_path: Path) -> None:
 
 
 def test_custom_source_reads_only_what_it_needs() -> None:
-    blob = vector_blob("mixed__default")
+    blob = vector_case("mixed__default").blob.read_bytes()
     source = CountingSource(blob)
     with pystargz.open(source) as reader:
         toc_offset = reader.toc_offset
@@ -99,7 +100,7 @@ def test_custom_source_reads_only_what_it_needs() -> None:
         member = reader.getmember("etc/hostname")
         assert (
             sha256(read_member(reader, "etc/hostname"))
-            == vector_record("mixed__default")["files"][member.name]["sha256"]
+            == vector_case("mixed__default").record["files"][member.name]["sha256"]
         )
         (chunk,) = member.chunks
         assert source.reads == [(chunk.offset, chunk.end - chunk.offset)]
@@ -108,11 +109,11 @@ def test_custom_source_reads_only_what_it_needs() -> None:
 @pytest.mark.skipif(not PROC_FDS.is_dir(), reason="needs /proc/self/fd")
 def test_context_manager_closes_the_file_it_opened() -> None:
     before = open_fds()
-    with pystargz.open(DATA_DIR / "one_small__default.esgz") as reader:
+    with pystargz.open(DATA / "one_small__default.esgz") as reader:
         assert open_fds() == before + 1
         assert read_member(reader, "hello.txt")
     assert open_fds() == before
-    reader = pystargz.open(str(DATA_DIR / "one_small__default.esgz"))
+    reader = pystargz.open(str(DATA / "one_small__default.esgz"))
     reader.close()
     assert open_fds() == before
 
@@ -155,7 +156,7 @@ MEMBER_CASES = [
 @pytest.mark.parametrize("case", MEMBER_CASES)
 def test_members_in_toc_order_without_chunks(case: str) -> None:
     expected = [clean_name(entry["name"]) for entry in toc_entries(case) if entry["type"] != "chunk"]
-    with pystargz.open(DATA_DIR / f"{case}.esgz") as reader:
+    with pystargz.open(DATA / f"{case}.esgz") as reader:
         assert reader.getnames() == expected
         assert [m.name for m in reader.getmembers()] == expected
         assert list(reader) == reader.getmembers()
@@ -166,7 +167,7 @@ def test_members_in_toc_order_without_chunks(case: str) -> None:
 
 
 def test_getmember_absent_raises_key_error() -> None:
-    with pystargz.open(DATA_DIR / "mixed__default.esgz") as reader:
+    with pystargz.open(DATA / "mixed__default.esgz") as reader:
         for name in ("nope", "etc/nope", "etc/hostname/x", "ETC/HOSTNAME"):
             with pytest.raises(KeyError):
                 reader.getmember(name)
@@ -177,8 +178,8 @@ def test_getmember_absent_raises_key_error() -> None:
 
 
 def test_duplicates_last_entry_wins() -> None:
-    record = vector_record("duplicate__writer")
-    with pystargz.open(DATA_DIR / "duplicate__writer.esgz") as reader:
+    record = vector_case("duplicate__writer").record
+    with pystargz.open(DATA / "duplicate__writer.esgz") as reader:
         names = reader.getnames()
         assert len(names) > len(set(names))  # the Writer keeps both entries, and so do we
         for name, file in record["files"].items():
@@ -187,7 +188,7 @@ def test_duplicates_last_entry_wins() -> None:
 
 
 def test_names_are_normalized() -> None:
-    with pystargz.open(DATA_DIR / "dot_prefix__default.esgz") as reader:
+    with pystargz.open(DATA / "dot_prefix__default.esgz") as reader:
         names = reader.getnames()
         assert "" in names  # the "./" root entry
         assert "etc/config" in names
@@ -210,7 +211,7 @@ def test_names_are_normalized() -> None:
 
 
 def test_implicit_parent_directories_in_a_vector() -> None:
-    with pystargz.open(DATA_DIR / "big_chunks_4m__cs1m.esgz") as reader:
+    with pystargz.open(DATA / "big_chunks_4m__cs1m.esgz") as reader:
         assert "big" not in reader.getnames()
         assert "big" in reader
         parent = reader.getmember("big")
@@ -235,8 +236,8 @@ def test_implicit_parent_directories_made_by_hand() -> None:
 
 
 def test_hardlinks_resolve() -> None:
-    record = vector_record("hardlinks__default")
-    with pystargz.open(DATA_DIR / "hardlinks__default.esgz") as reader:
+    record = vector_case("hardlinks__default").record
+    with pystargz.open(DATA / "hardlinks__default.esgz") as reader:
         orig = read_member(reader, "orig.txt")
         big = read_member(reader, "big.bin")
         assert sha256(orig) == record["files"]["orig.txt"]["sha256"]
@@ -268,13 +269,13 @@ def test_hardlinks_resolve() -> None:
     ],
 )
 def test_extractfile_none_for_non_regular(case: str, name: str) -> None:
-    with pystargz.open(DATA_DIR / f"{case}.esgz") as reader:
+    with pystargz.open(DATA / f"{case}.esgz") as reader:
         assert reader.extractfile(name) is None
         assert reader.extractfile(reader.getmember(name)) is None
 
 
 def test_empty_regular_file_reads_empty() -> None:
-    with pystargz.open(DATA_DIR / "mixed__default.esgz") as reader:
+    with pystargz.open(DATA / "mixed__default.esgz") as reader:
         file = reader.extractfile("home/user/empty")
         assert file is not None
         assert file.read() == b""
@@ -282,7 +283,7 @@ def test_empty_regular_file_reads_empty() -> None:
 
 
 def test_extractfile_is_a_seekable_binary_file() -> None:
-    with pystargz.open(DATA_DIR / "chunks_4k__cs1000.esgz") as reader:
+    with pystargz.open(DATA / "chunks_4k__cs1000.esgz") as reader:
         member = reader.getmember("data/multi_3x4096_plus_123.bin")
         file = reader.extractfile(member)
         assert file is not None
@@ -302,7 +303,7 @@ def test_extractfile_is_a_seekable_binary_file() -> None:
 
 
 def test_device_members() -> None:
-    with pystargz.open(DATA_DIR / "devices__default.esgz") as reader:
+    with pystargz.open(DATA / "devices__default.esgz") as reader:
         expected = {
             "dev/null": ("chr", 1, 3),
             "dev/zero": ("chr", 1, 5),
@@ -329,7 +330,7 @@ def test_device_members() -> None:
         assert regular.isreg()
         assert regular.isfile()
         assert not regular.isdev()
-        assert regular.digest == vector_record("devices__default")["files"]["dev/regular"]["sha256"]
+        assert regular.digest == vector_case("devices__default").record["files"]["dev/regular"]["sha256"]
 
 
 def test_symlink_members() -> None:
@@ -341,7 +342,7 @@ def test_symlink_members() -> None:
         "dirlink": "dir",
         "link_to_link": "link_rel",
     }
-    with pystargz.open(DATA_DIR / "symlinks__default.esgz") as reader:
+    with pystargz.open(DATA / "symlinks__default.esgz") as reader:
         for name, target in targets.items():
             member = reader.getmember(name)
             assert member.issym()
@@ -351,7 +352,7 @@ def test_symlink_members() -> None:
 
 
 def test_xattrs() -> None:
-    with pystargz.open(DATA_DIR / "pax_xattrs__default.esgz") as reader:
+    with pystargz.open(DATA / "pax_xattrs__default.esgz") as reader:
         assert reader.getmember("xattr.txt").xattrs == {
             "trusted.overlay.opaque": b"y",
             "user.comment": b"hello world",
@@ -366,7 +367,7 @@ def test_xattrs() -> None:
 
 
 def test_modes_keep_special_bits() -> None:
-    with pystargz.open(DATA_DIR / "dirs_modes__default.esgz") as reader:
+    with pystargz.open(DATA / "dirs_modes__default.esgz") as reader:
         modes = {m.name: m.mode for m in reader}
         assert modes["bin/su"] == 0o4755
         assert modes["bin/sgid"] == 0o2755
@@ -415,9 +416,9 @@ def xattrs_of(info: tarfile.TarInfo) -> dict[str, bytes]:
 
 @pytest.mark.parametrize(("case", "tar_name"), ROUND_TRIP_CASES)
 def test_to_tarinfo_round_trip(case: str, tar_name: str) -> None:
-    with tarfile.open(DATA_DIR / tar_name) as tar:
+    with tarfile.open(DATA / tar_name) as tar:
         originals = {clean_name(info.name): info for info in tar}
-    with pystargz.open(DATA_DIR / f"{case}.esgz") as reader:
+    with pystargz.open(DATA / f"{case}.esgz") as reader:
         members = [m for m in reader if m.name in originals]
         assert len(members) == len(originals)
         written = io.BytesIO()
@@ -457,7 +458,7 @@ PRIO_CASES = [
 @pytest.mark.parametrize("case", PRIO_CASES)
 def test_prefetch_range_on_prioritized_blobs(case: str) -> None:
     (landmark,) = [e for e in toc_entries(case) if e["name"] == ".prefetch.landmark"]
-    with pystargz.open(DATA_DIR / f"{case}.esgz") as reader:
+    with pystargz.open(DATA / f"{case}.esgz") as reader:
         assert reader.prefetch_range == (0, landmark["offset"])
         assert reader.prefetch_size == landmark["offset"] > 0
 
@@ -466,7 +467,7 @@ def test_prefetch_range_on_prioritized_blobs(case: str) -> None:
     "case", ["mixed__default", "one_small__default", "mixed__writer", "up_mixed__mcs16384"]
 )
 def test_no_prefetch_range_without_prioritized_files(case: str) -> None:
-    with pystargz.open(DATA_DIR / f"{case}.esgz") as reader:
+    with pystargz.open(DATA / f"{case}.esgz") as reader:
         assert reader.prefetch_range is None
         assert reader.prefetch_size == 0
 
@@ -505,14 +506,14 @@ def tarfile_extraction(
 
 def test_extractall_reproduces_the_input_tar(tmp_path: Path) -> None:
     skip = {"home/user/pipe"}  # the data filter refuses FIFOs (tested below)
-    expected = tarfile_extraction(DATA_DIR / "mixed.tar", tmp_path / "tarfile", skip)
-    with pystargz.open(DATA_DIR / "mixed__default.esgz") as reader:
+    expected = tarfile_extraction(DATA / "mixed.tar", tmp_path / "tarfile", skip)
+    with pystargz.open(DATA / "mixed__default.esgz") as reader:
         chosen = [m for m in reader if m.name not in skip]
         reader.extractall(tmp_path / "ours", chosen)
     ours = snapshot(tmp_path / "ours")
     del ours[".no.prefetch.landmark"]
     assert ours == expected
-    for name, file in vector_record("mixed__default")["files"].items():
+    for name, file in vector_case("mixed__default").record["files"].items():
         assert sha256((tmp_path / "ours" / name).read_bytes()) == file["sha256"]
     assert ours["usr/lib/libfoo.so.1"] == ("symlink", "libfoo.so.1.2")
     assert ours["usr/bin/app"][1] == 0o644  # shares its inode with usr/bin/app2 (mode 0644), as in tarfile
@@ -534,8 +535,8 @@ def test_extractall_reproduces_the_input_tar(tmp_path: Path) -> None:
 def test_extractall_matches_tarfile(
     tmp_path: Path, case: str, tar_name: str, filter: Literal["data", "tar"]
 ) -> None:
-    expected = tarfile_extraction(DATA_DIR / tar_name, tmp_path / "tarfile", set(), filter)
-    with pystargz.open(DATA_DIR / f"{case}.esgz") as reader:
+    expected = tarfile_extraction(DATA / tar_name, tmp_path / "tarfile", set(), filter)
+    with pystargz.open(DATA / f"{case}.esgz") as reader:
         reader.extractall(tmp_path / "ours", filter=filter)
     ours = snapshot(tmp_path / "ours")
     ours.pop(".no.prefetch.landmark", None)
@@ -547,10 +548,10 @@ def test_extractall_matches_tarfile(
 
 
 def test_extractall_refuses_fifo_like_tarfile(tmp_path: Path) -> None:
-    with tarfile.open(DATA_DIR / "mixed.tar") as tar, pytest.raises(tarfile.SpecialFileError):
+    with tarfile.open(DATA / "mixed.tar") as tar, pytest.raises(tarfile.SpecialFileError):
         tar.extractall(tmp_path / "tarfile", filter="data")
     with (
-        pystargz.open(DATA_DIR / "mixed__default.esgz") as reader,
+        pystargz.open(DATA / "mixed__default.esgz") as reader,
         pytest.raises(ExtractionFilterError) as caught,
     ):
         reader.extractall(tmp_path / "ours")
@@ -560,8 +561,8 @@ def test_extractall_refuses_fifo_like_tarfile(tmp_path: Path) -> None:
 
 
 def test_extractall_with_tar_filter_makes_the_fifo(tmp_path: Path) -> None:
-    expected = tarfile_extraction(DATA_DIR / "mixed.tar", tmp_path / "tarfile", set(), filter="tar")
-    with pystargz.open(DATA_DIR / "mixed__default.esgz") as reader:
+    expected = tarfile_extraction(DATA / "mixed.tar", tmp_path / "tarfile", set(), filter="tar")
+    with pystargz.open(DATA / "mixed__default.esgz") as reader:
         reader.extractall(tmp_path / "ours", filter="tar")
     ours = snapshot(tmp_path / "ours")
     del ours[".no.prefetch.landmark"]
@@ -570,7 +571,7 @@ def test_extractall_with_tar_filter_makes_the_fifo(tmp_path: Path) -> None:
 
 
 def test_extract_one_member(tmp_path: Path) -> None:
-    with pystargz.open(DATA_DIR / "mixed__default.esgz") as reader:
+    with pystargz.open(DATA / "mixed__default.esgz") as reader:
         reader.extract("etc/hostname", tmp_path)
         hostname = read_member(reader, "etc/hostname")
         reader.extract(reader.getmember("usr/bin/app2"), tmp_path / "links")
@@ -677,7 +678,7 @@ def test_symlink_chain_cannot_escape(tmp_path: Path) -> None:
 
 def test_unknown_filter_name(tmp_path: Path) -> None:
     with (
-        pystargz.open(DATA_DIR / "one_small__default.esgz") as reader,
+        pystargz.open(DATA / "one_small__default.esgz") as reader,
         pytest.raises(ValueError, match="filter"),
     ):
         reader.extractall(tmp_path, filter="nonsense")  # type: ignore[arg-type]
@@ -690,7 +691,7 @@ def test_callable_filter(tmp_path: Path) -> None:
         seen.append(info.name)
         return info if info.name.endswith(".txt") else None
 
-    with pystargz.open(DATA_DIR / "symlinks__default.esgz") as reader:
+    with pystargz.open(DATA / "symlinks__default.esgz") as reader:
         reader.extractall(tmp_path, filter=only_text)
         assert set(seen) == {m.name for m in reader} - {""}
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
@@ -701,7 +702,7 @@ def test_callable_filter(tmp_path: Path) -> None:
 
 
 def test_members_are_stargz_infos() -> None:
-    with pystargz.open(DATA_DIR / "one_small__default.esgz") as reader:
+    with pystargz.open(DATA / "one_small__default.esgz") as reader:
         for member in reader:
             assert isinstance(member, StargzInfo)
             assert repr(member).startswith("<StargzInfo ")
@@ -709,9 +710,9 @@ def test_members_are_stargz_infos() -> None:
 
 
 def test_is_stargz() -> None:
-    assert pystargz.is_stargz(DATA_DIR / "mixed__default.esgz")
-    assert pystargz.is_stargz(vector_blob("mixed__legacy"))
+    assert pystargz.is_stargz(DATA / "mixed__default.esgz")
+    assert pystargz.is_stargz(vector_case("mixed__legacy").blob.read_bytes())
     assert pystargz.is_stargz(make_blob([BlobFile("a", b"a")]))
     for not_ours in ("mixed__zstd.esgz", "up_mixed__ext.esgz", "mixed.tar"):
-        assert not pystargz.is_stargz(DATA_DIR / not_ours)
+        assert not pystargz.is_stargz(DATA / not_ours)
     assert not pystargz.is_stargz(b"")

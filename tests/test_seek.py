@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import pystargz
 from pystargz import StargzReader
-from tests.blobs import tar_contents, vector_blob, vector_record
+from tests.blobs import tar_contents
+from tests.vectors import vector_case
 
 CASES = (
     "chunks_4k__cs1000",
@@ -27,9 +28,9 @@ CASES = (
 @functools.cache
 def opened(case: str) -> tuple[StargzReader, dict[str, bytes]]:
     """The reader over the blob in memory and every regular file's true contents."""
-    blob = vector_blob(case)
+    blob = vector_case(case).blob.read_bytes()
     truth = tar_contents(blob)
-    files = vector_record(case)["files"]
+    files = vector_case(case).record["files"]
     assert {name: "sha256:" + hashlib.sha256(data).hexdigest() for name, data in truth.items()} == {
         name: file["sha256"] for name, file in files.items()
     }

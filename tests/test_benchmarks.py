@@ -1,0 +1,59 @@
+"""Each benchmark runs once, in its quick mode, so that none of them rots.
+
+Only completion and the shape of the results are checked, never speed: a
+busy machine must not fail the test run.  The read benchmark needs the Go
+peer, which must build: a missing Go toolchain fails this test, as it fails
+the interop tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+READ_ROWS = {
+    "open/go",
+    "open/pystargz-native",
+    "open/pystargz-python",
+    "readall/go-copy",
+    "readall/go-chunk",
+    "readall/pystargz-native-read_files",
+    "readall/pystargz-native-extractfile",
+    "readall/pystargz-python-read_files",
+    "readall/pystargz-python-extractfile",
+    "readall/gzip",
+    "readall/tarfile",
+    "readsome/go-copy",
+    "readsome/go-chunk",
+    "readsome/pystargz-native-read_files",
+    "readsome/pystargz-native-extractfile",
+    "readsome/pystargz-python-read_files",
+    "readsome/pystargz-python-extractfile",
+}
+
+
+@pytest.mark.go
+def test_bench_read_quick(tmp_path: Path) -> None:
+    out = tmp_path / "bench_read.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_read", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, f"the benchmark failed:\n{proc.stderr}"
+    report = json.loads(out.read_text(encoding="utf-8"))
+    rows = {row["key"]: row for row in report["rows"]}
+    assert set(rows) == READ_ROWS
+    for key, row in rows.items():
+        assert row["seconds"], key
+        assert all(seconds > 0 for seconds in row["seconds"]), key
+        assert row["median"] > 0, key
