@@ -20,7 +20,7 @@ from typing import Any
 
 from pystargz.footer import Layout, build_footer
 from pystargz.members import TAR_TYPES
-from pystargz.toc import TOC, TOC_TAR_NAME, TOCEntry
+from pystargz.toc import TOC, TOC_TAR_NAME, EntryType, TOCEntry
 
 FTEXT, FHCRC, FEXTRA, FNAME, FCOMMENT = 0x01, 0x02, 0x04, 0x08, 0x10
 BLOCK = 512
@@ -81,7 +81,7 @@ class BlobFile:
 
     name: str
     data: bytes = b""
-    type: str = "reg"
+    type: EntryType = "reg"
     link: str = ""
     mode: int = 0o644
     devmajor: int = 0

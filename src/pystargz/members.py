@@ -25,7 +25,7 @@ def clean_name(name: str) -> str:
 
     So "./a//b/" is "a/b", "../x" is "x" and the root ("./", "/") is "".
     """
-    if "//" not in name and "/." not in "/" + name and name[:1] != "/" and name[-1:] not in ("/", ""):
+    if name and name[0] not in "./" and name[-1] != "/" and "//" not in name and "/." not in name:
         return name  # already clean: the common case, worth a fast path at open
     parts: list[str] = []
     for part in name.split("/"):
@@ -214,4 +214,6 @@ def _backfill(names: dict[int, str], owner_id: int, name: str) -> str:
 
 def implicit_dir(name: str) -> StargzInfo:
     """A directory that exists only because something inside it does."""
-    return StargzInfo(name, tarfile.DIRTYPE, 0, "", "", TOCEntry(name, "dir", mode=IMPLICIT_DIR_MODE))
+    return StargzInfo(
+        name, tarfile.DIRTYPE, 0, "", "", TOCEntry(name=name, type="dir", mode=IMPLICIT_DIR_MODE)
+    )
