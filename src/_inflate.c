@@ -220,6 +220,44 @@ static void copy_window(const psgz_job *job, size_t member_start, const unsigned
         memcpy(job->dst + (lo - job->skip), data + (lo - member_start), hi - lo);
 }
 
+/* Inflates the member at the start of `member` into out[0..cap) and checks
+ * its trailer; reports the member's compressed length and its output size. */
+static int inflate_member(inflater inf, const unsigned char *member, size_t left,
+                          unsigned char *out, size_t cap, size_t *consumed, size_t *n)
+{
+    size_t header_len, used;
+    int st = parse_header(member, left, &header_len);
+    if (st != PSGZ_OK)
+        return st;
+    st = inflate_raw(inf, member + header_len, left - header_len, out, cap, &used, n);
+    if (st != PSGZ_OK)
+        return st;
+    if (left - header_len - used < GZ_TRAILER)
+        return PSGZ_ERR_TRUNCATED;
+    const unsigned char *trailer = member + header_len + used;
+    if (read_le32(trailer) != crc32_of(out, *n))
+        return PSGZ_ERR_CRC;
+    if (read_le32(trailer + 4) != (uint32_t)*n)
+        return PSGZ_ERR_LENGTH;
+    *consumed = header_len + used + GZ_TRAILER;
+    return PSGZ_OK;
+}
+
+/* The common case, without the copy through scratch: the request starts at the
+ * first member's first byte, that member holds all of it, and dst has room
+ * (dst_cap) for the whole member.  Returns PSGZ_ERR_OUTPUT_TOO_SMALL when the
+ * general path must run instead (the member overflows dst, or ends early). */
+static int run_in_place(psgz_job *job, inflater inf)
+{
+    size_t consumed, n;
+    int st = inflate_member(inf, job->src, job->src_len, job->dst, job->dst_cap, &consumed, &n);
+    if (st == PSGZ_OK && n < job->dst_len)
+        return PSGZ_ERR_OUTPUT_TOO_SMALL;
+    if (st == PSGZ_OK)
+        job->src_used = consumed;
+    return st;
+}
+
 static int run_job(psgz_job *job, inflater inf, unsigned char *scratch, size_t cap)
 {
     size_t pos = 0, produced = 0;
@@ -227,33 +265,28 @@ static int run_job(psgz_job *job, inflater inf, unsigned char *scratch, size_t c
     job->error_offset = 0;
     job->needed_scratch = 0;
     if ((job->src == NULL && job->src_len) || (job->dst == NULL && job->dst_len) ||
-        job->skip > SIZE_MAX - job->dst_len || (scratch == NULL && cap))
+        job->skip > SIZE_MAX - job->dst_len || (scratch == NULL && cap) ||
+        (job->dst_cap != 0 && job->dst_cap < job->dst_len))
         return PSGZ_ERR_ARGS;
+    if (job->skip == 0 && job->dst_len > 0 && job->dst_cap > 0) {
+        int st = run_in_place(job, inf);
+        if (st != PSGZ_ERR_OUTPUT_TOO_SMALL)
+            return st;
+    }
     size_t want_end = job->skip + job->dst_len;
     while (produced < want_end) {
-        const unsigned char *member = job->src + pos;
-        size_t left = job->src_len - pos, header_len, used, n;
+        size_t left = job->src_len - pos, consumed, n;
         job->error_offset = pos;
         if (left == 0)
             return PSGZ_ERR_SHORT;
-        int st = parse_header(member, left, &header_len);
-        if (st != PSGZ_OK)
-            return st;
-        st = inflate_raw(inf, member + header_len, left - header_len, scratch, cap, &used, &n);
+        int st = inflate_member(inf, job->src + pos, left, scratch, cap, &consumed, &n);
         if (st == PSGZ_ERR_OUTPUT_TOO_SMALL)
-            job->needed_scratch = scratch_hint(member, left, cap);
+            job->needed_scratch = scratch_hint(job->src + pos, left, cap);
         if (st != PSGZ_OK)
             return st;
-        if (left - header_len - used < GZ_TRAILER)
-            return PSGZ_ERR_TRUNCATED;
-        const unsigned char *trailer = member + header_len + used;
-        if (read_le32(trailer) != crc32_of(scratch, n))
-            return PSGZ_ERR_CRC;
-        if (read_le32(trailer + 4) != (uint32_t)n)
-            return PSGZ_ERR_LENGTH;
         copy_window(job, produced, scratch, n);
         produced = n > SIZE_MAX - produced ? SIZE_MAX : produced + n;
-        pos += header_len + used + GZ_TRAILER;
+        pos += consumed;
     }
     job->src_used = pos;
     return PSGZ_OK;

@@ -28,13 +28,20 @@ enum {
  * member), so scratch_cap must hold the largest member inflated; a member
  * that does not fit gives PSGZ_ERR_OUTPUT_TOO_SMALL and needed_scratch says
  * how much to try next.  Each inflated member's CRC32 and ISIZE are checked.
- * Members after the one that completes the request are not touched. */
+ * Members after the one that completes the request are not touched.
+ *
+ * When dst_cap is non-zero, dst has room for dst_cap bytes (at least dst_len)
+ * and the bytes past dst_len may be overwritten: with skip 0 the first member
+ * is then inflated straight into dst, and scratch is used only when that
+ * member does not fit there.  Batches lay jobs out back to back, so one job's
+ * spill lands where the next job writes afterwards. */
 typedef struct {
     const unsigned char *src;
     size_t src_len;
     size_t skip;
     unsigned char *dst;
     size_t dst_len;
+    size_t dst_cap;        /* 0, or room at dst that may be overwritten (>= dst_len) */
     int status;            /* out: a PSGZ_* code */
     size_t src_used;       /* out: compressed bytes consumed (whole members) */
     size_t error_offset;   /* out: offset in `src` of the member that failed */

@@ -44,16 +44,17 @@ class Chunk(NamedTuple):
 
     Inflate the gzip members starting at blob offset ``offset`` (they end
     before ``end``), skip ``inner_offset`` bytes, and the next ``size`` bytes
-    are the file's bytes ``[chunk_offset, chunk_offset + size)``.
+    are the file's bytes ``[chunk_offset, chunk_offset + size)``.  Fields are
+    ordered so that chunks sort in blob order.
     """
 
-    name: str
     offset: int
-    end: int
     inner_offset: int
+    end: int
     chunk_offset: int
     size: int
     digest: str
+    name: str
 
 
 class StargzInfo:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import io
+import operator
 import os
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
@@ -207,21 +208,23 @@ class StargzReader:
         window inflated on all cores; memory stays near one window.
         """
         unique = {id(f): f for f in files}
-        chunks = sorted(
-            ((chunk, id(f)) for f in unique.values() for chunk in f.chunks),
-            key=lambda pair: (pair[0].offset, pair[0].inner_offset),
+        pairs = sorted(
+            ((chunk, f) for f in unique.values() for chunk in f.chunks), key=operator.itemgetter(0)
         )
-        parts: dict[int, list[tuple[int, bytes]]] = {key: [] for key in unique}
-        remaining = {key: len(f.chunks) for key, f in unique.items()}
         for f in unique.values():
             if not f.chunks:
                 yield f, b""
-        for window in _windows(chunks):
-            for (chunk, key), data in zip(window, self._inflate_window([c for c, _ in window]), strict=True):
-                parts[key].append((chunk.chunk_offset, data))
-                remaining[key] -= 1
-                if remaining[key] == 0:
-                    yield unique[key], b"".join(data for _, data in sorted(parts.pop(key)))
+        pending: dict[int, list[tuple[int, bytes]]] = {}
+        for window in _windows(pairs):
+            for (chunk, f), data in zip(window, self._inflate_window([c for c, _ in window]), strict=True):
+                if len(f.chunks) == 1:
+                    yield f, data
+                    continue
+                pieces = pending.setdefault(id(f), [])
+                pieces.append((chunk.chunk_offset, data))
+                if len(pieces) == len(f.chunks):
+                    del pending[id(f)]
+                    yield f, b"".join(data for _, data in sorted(pieces))
 
     def _inflate_window(self, chunks: list[Chunk]) -> list[bytes]:
         start, end = chunks[0].offset, max(c.end for c in chunks)
@@ -336,9 +339,9 @@ class ChunkedFile(io.RawIOBase):
         return self._cached[1]
 
 
-def _windows(chunks: list[tuple[Chunk, int]]) -> Iterator[list[tuple[Chunk, int]]]:
+def _windows(chunks: list[tuple[Chunk, StargzInfo]]) -> Iterator[list[tuple[Chunk, StargzInfo]]]:
     """Groups chunks (in blob order) into windows of nearby compressed bytes."""
-    window: list[tuple[Chunk, int]] = []
+    window: list[tuple[Chunk, StargzInfo]] = []
     start = end = 0
     for pair in chunks:
         chunk = pair[0]
@@ -453,7 +456,7 @@ def _chunk(entry: TOCEntry, file: StargzInfo, end: int, index: int) -> Chunk:
             f"the {end - entry.offset} compressed bytes at offset {entry.offset}"
         )
     return Chunk(
-        file.name, entry.offset, end, entry.inner_offset, entry.chunk_offset, size, entry.chunk_digest
+        entry.offset, entry.inner_offset, end, entry.chunk_offset, size, entry.chunk_digest, file.name
     )
 
 

@@ -16,6 +16,8 @@ from pystargz.compression.base import Buffer, Span, SpanFailure, Status
 
 NAME: str = ffi.string(lib.psgz_backend()).decode("ascii")
 SCRATCH_MIN = 1 << 20
+# Room past a batch's output for the last member's tar padding and trailing headers.
+SPILL = 64 << 10
 
 # Scratch buffers are big (a whole member) and reused, so skip zero-filling.
 _alloc_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
@@ -62,9 +64,11 @@ class NativeBackend:
             if not 0 <= span.start <= span.end <= size or span.skip < 0 or span.length < 0:
                 raise SpanFailure(index, Status.ARGS, span.start)
         total = sum(span.length for span in spans)
-        out = bytearray(total)
+        # Jobs write back to back into one uncleared buffer; SPILL past the end lets the last
+        # job inflate its whole member in place too (see dst_cap in _inflate.h).
+        end = total + SPILL
+        dst = _alloc_uncleared("unsigned char[]", end)
         src = ffi.from_buffer(data)
-        dst = ffi.from_buffer(out)
         jobs = ffi.new("psgz_job[]", len(spans))
         cursor = 0
         for job, span in zip(jobs, spans, strict=True):
@@ -73,14 +77,15 @@ class NativeBackend:
             job.skip = span.skip
             job.dst = dst + cursor
             job.dst_len = span.length
+            job.dst_cap = min(end - cursor, max(limit, span.length))
             cursor += span.length
         want = min(limit, max(SCRATCH_MIN, max((s.skip + s.length for s in spans), default=0) * 2))
         self._run(jobs, spans, want, limit)
         results = []
         cursor = 0
-        view = memoryview(out)
+        out = ffi.buffer(dst, total)
         for span in spans:
-            results.append(bytes(view[cursor : cursor + span.length]))
+            results.append(out[cursor : cursor + span.length])
             cursor += span.length
         return results
 
