@@ -268,7 +268,7 @@ static int run_job(psgz_job *job, inflater inf, unsigned char *scratch, size_t c
         job->skip > SIZE_MAX - job->dst_len || (scratch == NULL && cap) ||
         (job->dst_cap != 0 && job->dst_cap < job->dst_len))
         return PSGZ_ERR_ARGS;
-    if (job->skip == 0 && job->dst_len > 0 && job->dst_cap > 0) {
+    if (job->skip == 0 && job->dst_len > 0 && job->dst_cap > 0 && job->src_len > 0) {
         int st = run_in_place(job, inf);
         if (st != PSGZ_ERR_OUTPUT_TOO_SMALL)
             return st;
