@@ -1,11 +1,13 @@
-/* Native gzip-member inflate for pystargz.
+/* Native gzip-member inflate (and deflate) for pystargz.
  *
  * An eStargz blob is a run of gzip members and the TOC records where each
  * chunk's member starts and how long the chunk is, so reading a chunk is:
  * inflate whole members from that offset, check each trailer, and copy the
- * requested window.  This file does exactly that and nothing else, on
- * caller-owned buffers, with every bound checked here: Python hands in
- * lengths it read from untrusted blobs.
+ * requested window.  This file does exactly that, on caller-owned buffers,
+ * with every bound checked here: Python hands in lengths it read from
+ * untrusted blobs.  Writing is the reverse: each piece of a layer becomes one
+ * independent gzip member, so pieces compress on all cores and the blob's
+ * bytes do not depend on how the pieces were spread over threads.
  *
  * Built against libdeflate (PSGZ_USE_LIBDEFLATE) or zlib; both behave the
  * same towards the caller, down to the status codes.
@@ -37,6 +39,14 @@ static uint32_t read_le32(const unsigned char *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
+static void write_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v & 0xff);
+    p[1] = (unsigned char)((v >> 8) & 0xff);
+    p[2] = (unsigned char)((v >> 16) & 0xff);
+    p[3] = (unsigned char)(v >> 24);
+}
+
 /* ---- backend: the only part that differs between libdeflate and zlib ---- */
 
 #ifdef PSGZ_USE_LIBDEFLATE
@@ -61,6 +71,30 @@ static int inflate_raw(inflater d, const unsigned char *in, size_t in_len,
     if (r == LIBDEFLATE_INSUFFICIENT_SPACE)
         return PSGZ_ERR_OUTPUT_TOO_SMALL;
     return PSGZ_ERR_DATA;
+}
+
+/* libdeflate's levels go past zlib's 9: 10..12 search harder, much more slowly. */
+#define DEFLATE_MAX_LEVEL 12
+/* Past this, libdeflate's bound arithmetic could wrap. */
+#define DEFLATE_MAX_INPUT (SIZE_MAX / 2)
+
+typedef struct libdeflate_compressor *deflater;
+
+static deflater deflater_new(int level) { return libdeflate_alloc_compressor(level); }
+static void deflater_free(deflater c) { libdeflate_free_compressor(c); }
+
+/* With no compressor, libdeflate gives the bound for every level it has. */
+static size_t deflate_bound(size_t n) { return libdeflate_deflate_compress_bound(NULL, n); }
+
+/* Deflates one whole buffer into one raw deflate stream. */
+static int deflate_raw(deflater c, const unsigned char *in, size_t in_len,
+                       unsigned char *out, size_t cap, size_t *out_used)
+{
+    size_t n = libdeflate_deflate_compress(c, in, in_len, out, cap);
+    if (n == 0) /* a deflate stream is never empty: 0 means "does not fit" */
+        return PSGZ_ERR_OUTPUT_TOO_SMALL;
+    *out_used = n;
+    return PSGZ_OK;
 }
 
 #else /* zlib */
@@ -151,6 +185,64 @@ static int inflate_raw(inflater z, const unsigned char *in, size_t in_len,
         }
         if (in_pos == in_len || (r == Z_BUF_ERROR && in_before == z->avail_in))
             return PSGZ_ERR_DATA; /* the stream ends before its final block */
+    }
+}
+
+#define DEFLATE_MAX_LEVEL 9
+/* deflateBound takes and returns uLong: past this, its arithmetic could wrap. */
+#define DEFLATE_MAX_INPUT ((ULONG_MAX < SIZE_MAX ? (size_t)ULONG_MAX : SIZE_MAX) / 2)
+
+typedef z_stream *deflater;
+
+/* Raw deflate (no zlib wrapper), a 32 KiB window, memLevel 8, the default
+ * strategy: what zlib's own gzip writer and Python's gzip module use. */
+static deflater deflater_new(int level)
+{
+    z_stream *z = (z_stream *)calloc(1, sizeof(z_stream));
+    if (z == NULL)
+        return NULL;
+    if (deflateInit2(z, level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        free(z);
+        return NULL;
+    }
+    return z;
+}
+
+static void deflater_free(deflater z)
+{
+    deflateEnd(z);
+    free(z);
+}
+
+/* Without a stream, deflateBound gives the bound for every level and memLevel. */
+static size_t deflate_bound(size_t n) { return (size_t)deflateBound(Z_NULL, (uLong)n); }
+
+static int deflate_raw(deflater z, const unsigned char *in, size_t in_len,
+                       unsigned char *out, size_t cap, size_t *out_used)
+{
+    size_t in_pos = 0, out_pos = 0;
+    if (deflateReset(z) != Z_OK)
+        return PSGZ_ERR_NOMEM;
+    for (;;) {
+        feed(z, in, in_len, &in_pos, out, cap, &out_pos);
+        /* Z_FINISH only once the rest of the input fits in avail_in. */
+        int flush = in_len - in_pos <= UINT_MAX ? Z_FINISH : Z_NO_FLUSH;
+        uInt in_before = z->avail_in, out_before = z->avail_out;
+        int r = deflate(z, flush);
+        in_pos += in_before - z->avail_in;
+        out_pos += out_before - z->avail_out;
+        if (r == Z_STREAM_END) {
+            *out_used = out_pos;
+            return PSGZ_OK;
+        }
+        if (r == Z_MEM_ERROR)
+            return PSGZ_ERR_NOMEM;
+        if (r != Z_OK && r != Z_BUF_ERROR)
+            return PSGZ_ERR_ARGS; /* Z_STREAM_ERROR: the stream state is not one set up here */
+        if (out_pos == cap)
+            return PSGZ_ERR_OUTPUT_TOO_SMALL;
+        if (in_before == z->avail_in && out_before == z->avail_out)
+            return PSGZ_ERR_ARGS; /* no progress with room on both sides: never loop forever */
     }
 }
 
@@ -290,6 +382,82 @@ static int run_job(psgz_job *job, inflater inf, unsigned char *scratch, size_t c
     }
     job->src_used = pos;
     return PSGZ_OK;
+}
+
+/* ---- gzip member writer, shared by both backends ---- */
+
+/* Header bytes 0..7: magic, CM 8 (deflate), no flags, MTIME 0.  XFL and OS follow. */
+static const unsigned char GZ_HEADER_START[8] = {0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00};
+#define GZ_OS_UNKNOWN 0xff
+#define GZ_XFL_SLOWEST 2
+#define GZ_XFL_FASTEST 4
+
+/* RFC 1952's "compressor used maximum compression / fastest algorithm". */
+static unsigned char gzip_xfl(int level)
+{
+    if (level >= 9)
+        return GZ_XFL_SLOWEST;
+    return level <= 1 ? GZ_XFL_FASTEST : 0;
+}
+
+static int write_member(psgz_gzip_job *job, deflater d, int level)
+{
+    static const unsigned char nothing[1] = {0}; /* a valid pointer for empty input */
+    size_t body;
+    if ((job->src == NULL && job->src_len) || (job->dst == NULL && job->dst_cap))
+        return PSGZ_ERR_ARGS;
+    if (job->dst_cap < GZ_HEADER_MIN + GZ_TRAILER)
+        return PSGZ_ERR_OUTPUT_TOO_SMALL;
+    const unsigned char *src = job->src_len ? job->src : nothing;
+    unsigned char *dst = job->dst;
+    memcpy(dst, GZ_HEADER_START, sizeof GZ_HEADER_START);
+    dst[8] = gzip_xfl(level);
+    dst[9] = GZ_OS_UNKNOWN;
+    int st = deflate_raw(d, src, job->src_len, dst + GZ_HEADER_MIN,
+                         job->dst_cap - GZ_HEADER_MIN - GZ_TRAILER, &body);
+    if (st != PSGZ_OK)
+        return st;
+    uint32_t crc = crc32_of(src, job->src_len);
+    unsigned char *trailer = dst + GZ_HEADER_MIN + body;
+    write_le32(trailer, crc);
+    write_le32(trailer + 4, (uint32_t)job->src_len); /* ISIZE: the length mod 2^32 */
+    job->crc32 = crc;
+    job->dst_len = GZ_HEADER_MIN + body + GZ_TRAILER;
+    return PSGZ_OK;
+}
+
+size_t psgz_gzip_bound(size_t src_len)
+{
+    if (src_len > DEFLATE_MAX_INPUT)
+        return 0;
+    return GZ_HEADER_MIN + deflate_bound(src_len) + GZ_TRAILER;
+}
+
+int psgz_gzip_max_level(void)
+{
+    return DEFLATE_MAX_LEVEL;
+}
+
+size_t psgz_gzip_batch(psgz_gzip_job *jobs, size_t n, int level)
+{
+    size_t failed = 0;
+    if (jobs == NULL)
+        return n;
+    int level_ok = level >= 0 && level <= DEFLATE_MAX_LEVEL;
+    deflater d = level_ok && n > 0 ? deflater_new(level) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        psgz_gzip_job *job = &jobs[i];
+        job->dst_len = 0;
+        job->crc32 = 0;
+        if (!level_ok)
+            job->status = PSGZ_ERR_ARGS;
+        else
+            job->status = d == NULL ? PSGZ_ERR_NOMEM : write_member(job, d, level);
+        failed += job->status != PSGZ_OK;
+    }
+    if (d != NULL)
+        deflater_free(d);
+    return failed;
 }
 
 int psgz_extract(psgz_job *job, unsigned char *scratch, size_t scratch_cap)

@@ -1,4 +1,4 @@
-/* The contract between pystargz and its native inflate code.
+/* The contract between pystargz and its native inflate and deflate code.
  *
  * build_ffi.py feeds this file to cffi's cdef as it is, so it holds only
  * declarations cffi understands: no includes, no macros.  Python calls
@@ -15,10 +15,11 @@ enum {
     PSGZ_ERR_DATA = -2,            /* the deflate stream is corrupt or ends early */
     PSGZ_ERR_CRC = -3,             /* the trailer CRC32 differs from the data's */
     PSGZ_ERR_LENGTH = -4,          /* the trailer ISIZE differs from the data's length */
-    PSGZ_ERR_OUTPUT_TOO_SMALL = -5,/* a member inflates to more than the scratch buffer holds */
+    PSGZ_ERR_OUTPUT_TOO_SMALL = -5,/* a member inflates to more than the scratch buffer holds,
+                                      or a compressed member does not fit in dst_cap */
     PSGZ_ERR_TRUNCATED = -6,       /* the input ends inside a member header or trailer */
     PSGZ_ERR_SHORT = -7,           /* the members end before the requested bytes */
-    PSGZ_ERR_ARGS = -8,            /* a NULL buffer or a range that overflows size_t */
+    PSGZ_ERR_ARGS = -8,            /* a NULL buffer, a range that overflows size_t, a bad level */
     PSGZ_ERR_NOMEM = -9            /* the backend could not allocate its state */
 };
 
@@ -55,6 +56,39 @@ int psgz_extract(psgz_job *job, unsigned char *scratch, size_t scratch_cap);
  * small files cost one call.  Returns the number of jobs whose status is not
  * PSGZ_OK; each job carries its own status. */
 size_t psgz_extract_batch(psgz_job *jobs, size_t n, unsigned char *scratch, size_t scratch_cap);
+
+/* One compression: deflate src into ONE complete gzip member at dst.
+ *
+ * The member is framed the same way whatever the backend and thread count:
+ * a 10-byte header 1f 8b 08 00, MTIME 0, XFL (2 for level >= 9, 4 for
+ * level <= 1, else 0, as zlib and Go write it), OS 255 (unknown); raw
+ * deflate at the batch's level; CRC32 and ISIZE (length mod 2^32).  An empty
+ * src gives a valid member.  dst must not overlap src, and dst_cap of
+ * psgz_gzip_bound(src_len) is always enough; anything smaller may give
+ * PSGZ_ERR_OUTPUT_TOO_SMALL, after which dst[0..dst_cap) holds garbage. */
+typedef struct {
+    const unsigned char *src;
+    size_t src_len;
+    unsigned char *dst;
+    size_t dst_cap;        /* room at dst */
+    int status;            /* out: PSGZ_OK, PSGZ_ERR_OUTPUT_TOO_SMALL, PSGZ_ERR_ARGS or PSGZ_ERR_NOMEM */
+    size_t dst_len;        /* out: length of the member written (0 unless PSGZ_OK) */
+    unsigned int crc32;    /* out: CRC32 of src (0 unless PSGZ_OK) */
+} psgz_gzip_job;
+
+/* Worst-case length of the member psgz_gzip_batch writes for src_len bytes,
+ * at any level, with the backend built (header + deflate bound + trailer).
+ * 0 when src_len is so large that the bound would not fit in a size_t. */
+size_t psgz_gzip_bound(size_t src_len);
+
+/* The highest level psgz_gzip_batch accepts: 12 with libdeflate, 9 with
+ * zlib.  The lowest is 0 (stored blocks only). */
+int psgz_gzip_max_level(void);
+
+/* Compresses jobs[0..n) one after another at `level` with one compressor,
+ * allocated for this call.  Returns the number of jobs whose status is not
+ * PSGZ_OK; a bad level fails every job with PSGZ_ERR_ARGS. */
+size_t psgz_gzip_batch(psgz_gzip_job *jobs, size_t n, int level);
 
 /* "libdeflate" or "zlib": what this module was built against. */
 const char *psgz_backend(void);

@@ -126,3 +126,41 @@ def test_extract_refusal_by_the_data_filter_is_one_line(tmp_path: pathlib.Path) 
 def _write(path: pathlib.Path, data: bytes) -> pathlib.Path:
     path.write_bytes(data)
     return path
+
+
+def test_convert_prints_what_the_blob_is(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "mixed.esgz"
+    listing = tmp_path / "prio.txt"
+    listing.write_text("etc/os-release\n\n")
+    args = ["convert", str(DATA / "mixed.tar"), str(out), "--chunk-size", "4096", "--level", "1"]
+    assert main([*args, "--prioritize", "usr/bin/app", "--prioritize-from", str(listing), "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["size"] == out.stat().st_size
+    assert facts["annotations"]["containerd.io/snapshot/stargz/toc.digest"] == facts["toc_digest"]
+    assert main(["info", "--json", str(out)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["toc_digest"] == facts["toc_digest"]
+    assert info["prefetch_size"] > 0
+    assert main(["ls", str(out)]) == 0
+    names = capsys.readouterr().out.splitlines()
+    assert names.index(".prefetch.landmark") > names.index("etc/os-release")
+
+
+def test_convert_legacy_and_text_output(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "mixed.stargz"
+    assert main(["convert", "--legacy", str(DATA / "mixed.tar"), str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "toc digest" in text
+    assert "io.containers.estargz.uncompressed-size=" in text
+    assert main(["info", "--json", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["format"] == "stargz"
+
+
+def test_convert_refusals_are_one_line(tmp_path: pathlib.Path) -> None:
+    missing = run_cli("convert", str(DATA / "mixed.tar"), str(tmp_path / "x.esgz"), "--prioritize", "nope")
+    assert missing.returncode == 1
+    assert len(missing.stderr.decode().splitlines()) == 1
+    assert "nope" in missing.stderr.decode()
+    bad_level = run_cli("convert", str(DATA / "mixed.tar"), str(tmp_path / "y.esgz"), "--level", "99")
+    assert bad_level.returncode == 1
+    assert len(bad_level.stderr.decode().splitlines()) == 1

@@ -130,7 +130,7 @@ def test_failed_open_closes_the_file(tmp_path: Path) -> None:
 
 def test_open_refuses_unknown_source_types() -> None:
     with pytest.raises(TypeError):
-        pystargz.open(12345)  # type: ignore[arg-type]
+        pystargz.open(12345)  # type: ignore[call-overload]
 
 
 def test_missing_file_is_a_source_error(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 variant=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-NATIVE_TESTS=(tests/test_native.py tests/test_vectors.py tests/test_seek.py tests/test_malformed.py)
+NATIVE_TESTS=(tests/test_native.py tests/test_vectors.py tests/test_seek.py tests/test_malformed.py tests/test_deflate.py)
 
 # Build from a clean copy: a build/ directory left by another variant could be reused.
 mkdir "$work/pkg"

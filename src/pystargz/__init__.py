@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from typing import Any, BinaryIO, Literal, overload
 
 from pystargz.compression import native_backend
 from pystargz.errors import (
@@ -29,11 +30,22 @@ from pystargz.members import Chunk, StargzInfo
 from pystargz.reader import Limits, StargzReader, open_reader
 from pystargz.sources import RangeSource, SourceLike
 from pystargz.toc import TOC, TOCEntry
+from pystargz.writer import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_LEVEL,
+    BuildError,
+    BuildResult,
+    Format,
+    StargzWriter,
+    build,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "TOC",
+    "BuildError",
+    "BuildResult",
     "Chunk",
     "CompressionError",
     "CorruptDataError",
@@ -50,32 +62,51 @@ __all__ = [
     "StargzError",
     "StargzInfo",
     "StargzReader",
+    "StargzWriter",
     "TOCEntry",
     "TOCError",
     "VerificationError",
     "__version__",
+    "build",
     "is_stargz",
     "native_backend",
     "open",
 ]
 
 
+@overload
 def open(
-    source: SourceLike,
-    mode: Literal["r"] = "r",
-    *,
-    limits: Limits | None = None,
-    backend: str | None = None,
-) -> StargzReader:
-    """Opens a stargz / eStargz blob for reading.
+    source: SourceLike, mode: Literal["r"] = "r", *, limits: Limits | None = None, backend: str | None = None
+) -> StargzReader: ...
 
-    ``source`` is a path, ``bytes``, a seekable binary file object or any
-    :class:`RangeSource`.  ``backend`` picks the inflate code ("native" or
-    "python"; default from ``PYSTARGZ_BACKEND``).  Only mode "r" exists yet.
+
+@overload
+def open(
+    source: str | os.PathLike[str] | BinaryIO,
+    mode: Literal["w"],
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    compression_level: int = DEFAULT_LEVEL,
+    format: Format = "estargz",
+    workers: int | None = None,
+    backend: str | None = None,
+) -> StargzWriter: ...
+
+
+def open(source: Any, mode: str = "r", **options: Any) -> StargzReader | StargzWriter:
+    """Opens a blob for reading (mode "r") or writing (mode "w"), like :func:`tarfile.open`.
+
+    Reading: ``source`` is a path, ``bytes``, a seekable binary file object or
+    any :class:`RangeSource`; ``limits`` bounds what an untrusted blob may
+    cost; ``backend`` picks the inflate code ("native" or "python"; default
+    from ``PYSTARGZ_BACKEND``).  Writing: ``source`` is a path or a binary
+    file; the options are those of :class:`StargzWriter`.
     """
-    if mode != "r":
-        raise ValueError(f"mode must be 'r', not {mode!r}")
-    return open_reader(source, limits=limits, backend=backend)
+    if mode == "r":
+        return open_reader(source, **options)
+    if mode == "w":
+        return StargzWriter(source, **options)
+    raise ValueError(f"mode must be 'r' or 'w', not {mode!r}")
 
 
 def is_stargz(source: SourceLike) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import stat
@@ -14,6 +15,7 @@ from typing import Any
 import pystargz
 from pystargz.members import StargzInfo
 from pystargz.reader import StargzReader
+from pystargz.writer import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL
 
 TYPE_NAMES = {"0": "reg", "5": "dir", "2": "symlink", "1": "hardlink", "3": "char", "4": "block", "6": "fifo"}
 TYPE_MODE_BITS = {
@@ -66,6 +68,29 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("blob")
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=_info)
+
+    convert = commands.add_parser("convert", help="convert a tar layer (plain, gzip, zstd) to eStargz")
+    convert.add_argument("blob", metavar="IN", help="input tar layer")
+    convert.add_argument("out", metavar="OUT", help="output blob")
+    convert.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="bytes per chunk")
+    convert.add_argument("--level", type=int, default=DEFAULT_LEVEL, help="gzip compression level")
+    convert.add_argument(
+        "--prioritize",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a file to put first (repeatable), for prefetching",
+    )
+    convert.add_argument(
+        "--prioritize-from", metavar="FILE", help="file listing paths to prioritize, one a line"
+    )
+    convert.add_argument(
+        "--allow-missing", action="store_true", help="skip prioritized paths the layer lacks"
+    )
+    convert.add_argument("--legacy", action="store_true", help="write legacy stargz (47-byte footer)")
+    convert.add_argument("--workers", type=int, help="compression threads (default: all cores)")
+    convert.add_argument("--json", action="store_true")
+    convert.set_defaults(func=_convert)
 
     extract = commands.add_parser("extract", help="extract every member under a directory")
     extract.add_argument("blob")
@@ -175,6 +200,34 @@ def _info(args: argparse.Namespace) -> None:
     width = max(len(key) for key in facts)
     for key, value in facts.items():
         print(f"{key.replace('_', ' '):<{width}}  {value}")
+
+
+def _convert(args: argparse.Namespace) -> None:
+    prioritized = list(args.prioritize)
+    if args.prioritize_from:
+        with open(args.prioritize_from, encoding="utf-8") as listing:
+            prioritized += [line.strip() for line in listing if line.strip()]
+    try:
+        result = pystargz.build(
+            args.blob,
+            args.out,
+            chunk_size=args.chunk_size,
+            compression_level=args.level,
+            prioritized_files=prioritized,
+            allow_missing_prioritized=args.allow_missing,
+            format="stargz" if args.legacy else "estargz",
+            workers=args.workers,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    facts = dataclasses.asdict(result)
+    if args.json:
+        print(json.dumps(facts, indent=1))
+        return
+    for key in ("toc_digest", "diff_id", "digest", "size", "uncompressed_size"):
+        print(f"{key.replace('_', ' '):<18} {facts[key]}")
+    for key, value in result.annotations.items():
+        print(f"annotation         {key}={value}")
 
 
 def _extract(args: argparse.Namespace) -> None:

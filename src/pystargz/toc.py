@@ -12,7 +12,9 @@ the digest Go would compute for it.
 from __future__ import annotations
 
 import base64
+import datetime
 import functools
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -248,6 +250,18 @@ def parse_modtime(text: str) -> int:
         sign = 1 if match.group(9) == "+" else -1
         seconds -= sign * (int(match.group(10)) * 3600 + int(match.group(11)) * 60)
     return seconds
+
+
+def format_modtime(mtime: float) -> str:
+    """The ``modtime`` Go writes: UTC, rounded to the nearest second (halves up), "" for the epoch."""
+    seconds = math.floor(mtime + 0.5)
+    if seconds == 0:
+        return ""
+    try:
+        moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ValueError(f"mtime {mtime} cannot be written as RFC 3339 (years 1 to 9999)") from exc
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _days_from_civil(year: int, month: int, day: int) -> int:

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from pystargz._inflate import ffi, lib
-from pystargz.compression.base import Buffer, Span, SpanFailure, Status
+from pystargz.compression.base import Buffer, Span, SpanFailure, Status, check_level, compress_error_for
 
 NAME: str = ffi.string(lib.psgz_backend()).decode("ascii")
+MAX_LEVEL: int = lib.psgz_gzip_max_level()
 SCRATCH_MIN = 1 << 20
 # Room past a batch's output for the last member's tar padding and trailing headers.
 SPILL = 64 << 10
@@ -34,6 +35,14 @@ def _check_status_table() -> None:
 _check_status_table()
 
 
+def gzip_bound(size: int) -> int:
+    """The most bytes one member of ``size`` input bytes can take, at any level (``psgz_gzip_bound``)."""
+    bound: int = lib.psgz_gzip_bound(size)
+    if bound == 0:
+        raise MemoryError(f"a {size}-byte piece is too large to compress in one member")
+    return bound
+
+
 class _Scratch(threading.local):
     """One scratch buffer per thread: jobs in different threads never share one."""
 
@@ -49,11 +58,40 @@ class _Scratch(threading.local):
 
 
 class NativeBackend:
-    """Inflates with the C module: whole members in C, GIL released, one call per batch."""
+    """Inflates and deflates with the C module: whole members in C, GIL released, one call per batch."""
 
     def __init__(self) -> None:
         self.name = NAME
+        self.max_level = MAX_LEVEL
         self._scratch = _Scratch()
+
+    def compress_batch(self, pieces: Sequence[Buffer], level: int) -> list[bytes]:
+        check_level(level, self.max_level)
+        if not pieces:
+            return []
+        sources = [ffi.from_buffer(piece) for piece in pieces]
+        bounds = [gzip_bound(len(source)) for source in sources]
+        # Members go back to back into one uncleared buffer, each in room for its worst case.
+        dst = _alloc_uncleared("unsigned char[]", sum(bounds))
+        jobs = ffi.new("psgz_gzip_job[]", len(sources))
+        cursor = 0
+        for job, source, bound in zip(jobs, sources, bounds, strict=True):
+            job.src = source
+            job.src_len = len(source)
+            job.dst = dst + cursor
+            job.dst_cap = bound
+            cursor += bound
+        if lib.psgz_gzip_batch(jobs, len(sources), level) != 0:
+            for index, job in enumerate(jobs):
+                if job.status != Status.OK:
+                    raise compress_error_for(job.status, index)
+        out = ffi.buffer(dst, cursor)
+        members = []
+        cursor = 0
+        for job, bound in zip(jobs, bounds, strict=True):
+            members.append(out[cursor : cursor + job.dst_len])
+            cursor += bound
+        return members
 
     def extract(self, data: Buffer, span: Span, limit: int) -> bytes:
         return self.extract_batch(data, (span,), limit)[0]

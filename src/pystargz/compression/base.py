@@ -1,8 +1,10 @@
-"""What every inflate backend shares: the status codes, their meaning, the span type.
+"""What every backend shares: the status codes, their meaning, the span type, the gzip framing.
 
 The native module and the pure-Python path report failures with the same
 numeric statuses, and this one table turns a status into an exception, so the
-two backends cannot drift apart in what they report.
+two backends cannot drift apart in what they report.  They also write the same
+member header, so a blob's bytes depend on the level and the backend's deflate
+only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ from typing import NamedTuple, Protocol
 from pystargz.errors import CorruptDataError, InternalError, LimitError
 
 Buffer = bytes | bytearray | memoryview
+
+MIN_LEVEL = 0  # stored blocks only
+ZLIB_MAX_LEVEL = 9
+# Written members: magic, CM 8 (deflate), no flags, MTIME 0; then XFL and OS 255 (unknown).
+GZIP_HEADER_START = b"\x1f\x8b\x08\x00\x00\x00\x00\x00"
+GZIP_OS_UNKNOWN = 255
+XFL_SLOWEST, XFL_FASTEST = 2, 4
 
 
 class Status(enum.IntEnum):
@@ -81,10 +90,37 @@ def error_for(status: int, offset: int, limit: int, entry: str | None = None) ->
     return InternalError(f"inflate backend returned status {code.name} ({status}) for {where}")
 
 
+def check_level(level: int, max_level: int) -> None:
+    """Raises ValueError unless ``level`` is a compression level in ``MIN_LEVEL..max_level``."""
+    if isinstance(level, bool) or not isinstance(level, int) or not MIN_LEVEL <= level <= max_level:
+        valid = f"an integer from {MIN_LEVEL} to {max_level}"
+        raise ValueError(f"compression level must be {valid}, not {level!r}")
+
+
+def gzip_header(level: int) -> bytes:
+    """The 10-byte header of every member pystargz writes; the C code writes the same bytes.
+
+    XFL says "slowest" from level 9 and "fastest" up to level 1, as zlib's gzip writer does
+    (Go's compress/gzip agrees except at level 0, where it writes 0).
+    """
+    xfl = XFL_SLOWEST if level >= ZLIB_MAX_LEVEL else XFL_FASTEST if level <= 1 else 0
+    return GZIP_HEADER_START + bytes((xfl, GZIP_OS_UNKNOWN))
+
+
+def compress_error_for(status: int, index: int) -> Exception:
+    """The exception for a piece that failed to compress: allocation, else a bug of ours."""
+    code = Status(status)
+    if code is Status.NOMEM:
+        return MemoryError("the deflate backend could not allocate its state")
+    return InternalError(f"deflate backend returned status {code.name} ({status}) for piece {index}")
+
+
 class Backend(Protocol):
-    """An inflate implementation: one window of gzip members in, exact bytes out."""
+    """A gzip implementation: windows of members in, exact bytes out; pieces in, members out."""
 
     name: str
+    max_level: int
+    """The highest compression level :meth:`compress_batch` accepts (the lowest is 0)."""
 
     def extract(self, data: Buffer, span: Span, limit: int) -> bytes:
         """Bytes of one span; ``limit`` caps how large one member may inflate.
@@ -97,5 +133,13 @@ class Backend(Protocol):
         """Bytes of many spans of one buffer, in order.
 
         Raises :class:`SpanFailure` naming the first span that failed.
+        """
+        ...
+
+    def compress_batch(self, pieces: Sequence[Buffer], level: int) -> list[bytes]:
+        """Each piece as one complete gzip member (header of :func:`gzip_header`), in order.
+
+        Deterministic: the same pieces and level give the same bytes, however
+        they are batched.  Raises ValueError for a level outside ``0..max_level``.
         """
         ...

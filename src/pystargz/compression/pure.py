@@ -1,24 +1,42 @@
-"""The pure-Python inflate path: isal when installed, else the standard zlib.
+"""The pure-Python path: isal (else the standard zlib) to inflate, the standard zlib to deflate.
 
 It exists so that pystargz works where the native module could not be built,
 and so that a property test can hold the native module to an independent
 implementation: same bytes, same statuses, same offsets.
+
+Compression never uses isal: isal's levels 0..3 are its own algorithms, not
+zlib's levels, so ``level=6`` would mean something else depending on what is
+installed.  With the standard zlib every level means what it means to zlib,
+gzip(1) and Go, and a native module built against the same zlib writes the
+same bytes.
 """
 
 from __future__ import annotations
 
+import struct
 import sys
 import zlib
 from collections.abc import Sequence
 from types import ModuleType
 
-from pystargz.compression.base import Buffer, Span, SpanFailure, Status
+from pystargz.compression.base import (
+    ZLIB_MAX_LEVEL,
+    Buffer,
+    Span,
+    SpanFailure,
+    Status,
+    check_level,
+    gzip_header,
+)
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 HEADER_MIN = 10
 TRAILER = 8
 FHCRC, FEXTRA, FNAME, FCOMMENT, FRESERVED = 0x02, 0x04, 0x08, 0x10, 0xE0
 MAX_LENGTH = sys.maxsize  # decompress() takes a C ssize_t
+# What the C module's zlib build passes to deflateInit2: raw deflate, 32 KiB window.
+MEM_LEVEL = 8
+STORED_MAX = 0xFFFF  # the most bytes one stored deflate block holds
 
 
 def _pick_zlib() -> tuple[str, ModuleType]:
@@ -80,11 +98,43 @@ def inflate_member(data: Buffer, limit: int) -> tuple[bytes, int]:
         raise SpanFailure(0, failure.status, failure.offset) from None
 
 
+def stored_blocks(piece: Buffer) -> bytes:
+    """Level 0 as libdeflate and zlib (given room for all of it) write it: full stored blocks, the last final.
+
+    Python's zlib objects cut stored blocks wherever their own output buffer
+    grows, which differs between Python versions; these bytes do not.
+    """
+    view = memoryview(piece).cast("B")
+    parts: list[Buffer] = []
+    for start in range(0, max(len(view), 1), STORED_MAX):  # an empty piece is one empty final block
+        block = view[start : start + STORED_MAX]
+        final = start + STORED_MAX >= len(view)
+        parts += (struct.pack("<BHH", final, len(block), len(block) ^ 0xFFFF), block)
+    return b"".join(parts)
+
+
+def gzip_member(piece: Buffer, level: int) -> bytes:
+    """One gzip member of ``piece``, framed byte for byte as the C code frames it."""
+    if level == 0:
+        body = stored_blocks(piece)
+    else:
+        deflater = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY)
+        body = deflater.compress(piece) + deflater.flush()
+    trailer = struct.pack("<II", zlib.crc32(piece), memoryview(piece).nbytes & 0xFFFFFFFF)
+    return b"".join((gzip_header(level), body, trailer))
+
+
 class PureBackend:
-    """Inflates member by member with a deflate object from isal or zlib."""
+    """Inflates member by member with a deflate object from isal or zlib; deflates with zlib."""
+
+    max_level = ZLIB_MAX_LEVEL
 
     def __init__(self) -> None:
         self.name, self._zlib = _pick_zlib()
+
+    def compress_batch(self, pieces: Sequence[Buffer], level: int) -> list[bytes]:
+        check_level(level, self.max_level)
+        return [gzip_member(piece, level) for piece in pieces]
 
     def extract(self, data: Buffer, span: Span, limit: int) -> bytes:
         return self.extract_batch(data, (span,), limit)[0]

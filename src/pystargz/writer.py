@@ -1,0 +1,617 @@
+"""Writing eStargz and legacy stargz blobs.
+
+:class:`StargzWriter` turns tar entries into a blob the way the Go reference's
+``Writer`` does: every regular file's data (every chunk of it) starts a new
+gzip member, its tar header ending the member before; the TOC is the last
+member and the footer follows.  :func:`build` is the Go ``Build``: it reads a
+whole tar layer, keeps the last entry of each name, puts prioritized files
+first and adds the landmark file.
+
+Members are independent, so they are compressed on all cores a batch at a
+time (memory stays O(chunk size x workers)); the bytes written do not depend
+on the number of workers, unlike Go's Build, which splits the layer by CPU count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+from typing import BinaryIO, Literal, cast
+
+from pystargz.compression import Backend, compress_parallel, get_backend
+from pystargz.errors import CompressionError, StargzError
+from pystargz.footer import Layout, build_footer
+from pystargz.members import clean_name
+from pystargz.toc import (
+    LANDMARK_CONTENTS,
+    NO_PREFETCH_LANDMARK,
+    PREFETCH_LANDMARK,
+    TOC,
+    TOC_TAR_NAME,
+    EntryType,
+    TOCEntry,
+    format_modtime,
+)
+
+DEFAULT_CHUNK_SIZE = 4 << 20
+# libdeflate level 6 makes blobs no larger than Go's gzip level 9, several times faster.
+DEFAULT_LEVEL = 6
+ANNOTATION_TOC_DIGEST = "containerd.io/snapshot/stargz/toc.digest"
+ANNOTATION_UNCOMPRESSED_SIZE = "io.containers.estargz.uncompressed-size"
+BLOCK = tarfile.BLOCKSIZE
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+XATTR_PREFIX = "SCHILY.xattr."
+Format = Literal["estargz", "stargz"]
+
+
+class BuildError(StargzError):
+    """The input cannot be turned into a blob (unsupported entry, missing prioritized file...)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildResult:
+    """What a finished blob is, in the terms registries and runtimes use."""
+
+    toc_digest: str
+    diff_id: str
+    digest: str
+    size: int
+    uncompressed_size: int
+    annotations: dict[str, str]
+
+
+# ---- the member pipeline ----
+
+
+class _Members:
+    """Gzip members in blob order: collects their uncompressed bytes, compresses in batches.
+
+    A batch is compressed (on all cores) while the caller prepares the next
+    one; at most two batches are in memory.  Offsets of members are known
+    only once their batch is written, so TOC entries refer to members by
+    index until the writer resolves them at close.
+    """
+
+    def __init__(self, out: BinaryIO, backend: Backend, level: int, batch_bytes: int) -> None:
+        self._out = out
+        self._backend = backend
+        self._level = level
+        self._batch_bytes = batch_bytes
+        self._current = bytearray()
+        self._queued: list[bytes] = []
+        self._queued_bytes = 0
+        self.offsets: list[int] = []  # compressed start of each member, as batches complete
+        self.count = 0  # members closed so far
+        self.size = 0  # compressed bytes written
+        self.uncompressed_size = 0
+        self.diff_hash = hashlib.sha256()
+        self.blob_hash = hashlib.sha256()
+        self._stage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pystargz-writer")
+        self._in_flight: Future[list[bytes]] | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Appends uncompressed bytes to the member being built."""
+        self._current += data
+
+    def close_member(self) -> None:
+        """Ends the current member (an empty one is not written)."""
+        if not self._current:
+            return
+        piece = bytes(self._current)
+        self._current.clear()
+        self.diff_hash.update(piece)
+        self.uncompressed_size += len(piece)
+        self._queued.append(piece)
+        self._queued_bytes += len(piece)
+        self.count += 1
+        if self._queued_bytes >= self._batch_bytes:
+            self.flush()
+
+    def next_member(self) -> int:
+        """Closes the current member; returns the index of the member that starts now."""
+        self.close_member()
+        return self.count
+
+    def flush(self, *, wait: bool = False) -> None:
+        """Starts compressing the queued members; writes the batch before it, or all with ``wait``."""
+        previous, self._in_flight = self._in_flight, None
+        if self._queued:
+            self._in_flight = self._stage.submit(compress_parallel, self._backend, self._queued, self._level)
+            self._queued = []
+            self._queued_bytes = 0
+        if previous is not None:
+            self._write_batch(previous.result())
+        if wait and self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            self._write_batch(in_flight.result())
+
+    def _write_batch(self, members: list[bytes]) -> None:
+        for member in members:
+            self.offsets.append(self.size)
+            self.write_raw(member)
+
+    def shutdown(self) -> None:
+        """Stops the compression stage (after an error, without waiting for a batch in flight)."""
+        self._stage.shutdown(wait=True, cancel_futures=True)
+
+    def write_raw(self, data: bytes) -> None:
+        """Writes already compressed bytes (the footer) straight to the blob."""
+        self._out.write(data)
+        self.blob_hash.update(data)
+        self.size += len(data)
+
+
+@dataclasses.dataclass
+class _PendingEntry:
+    """A TOC entry whose ``offset`` waits for its member to be compressed."""
+
+    entry: TOCEntry
+    member: int | None = None
+
+
+class StargzWriter:
+    """Writes a blob entry by entry, like the Go ``estargz.Writer``: use :func:`pystargz.open` with "w".
+
+    Entries keep the order and duplicates they are given; no landmark is added
+    (:func:`build` adds one).  ``close()`` writes the TOC and footer and returns
+    the :class:`BuildResult`.
+    """
+
+    def __init__(
+        self,
+        dst: str | os.PathLike[str] | BinaryIO,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        compression_level: int = DEFAULT_LEVEL,
+        format: Format = "estargz",
+        workers: int | None = None,
+        backend: str | None = None,
+    ) -> None:
+        if chunk_size <= 0:
+            raise ValueError(f"chunk_size must be positive, not {chunk_size}")
+        if format not in ("estargz", "stargz"):
+            raise ValueError(f"format must be 'estargz' or 'stargz', not {format!r}")
+        self._owns_dst = isinstance(dst, (str, os.PathLike))
+        self._dst: BinaryIO = open(dst, "wb") if isinstance(dst, (str, os.PathLike)) else dst  # noqa: SIM115
+        self._backend = get_backend(backend)
+        self.chunk_size = chunk_size
+        self.compression_level = compression_level
+        self.layout = Layout.ESTARGZ if format == "estargz" else Layout.LEGACY
+        batch = max(1, workers or os.cpu_count() or 1) * max(chunk_size, 1 << 20) * 2
+        self._members = _Members(self._dst, self._backend, compression_level, batch)
+        self._entries: list[_PendingEntry] = []
+        self._last_uname: dict[int, str] = {}
+        self._last_gname: dict[int, str] = {}
+        self._result: BuildResult | None = None
+
+    # ---- context manager ----
+
+    def __enter__(self) -> StargzWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        self._members.shutdown()
+        if self._owns_dst:
+            self._dst.close()
+
+    # ---- adding entries ----
+
+    def addfile(
+        self, tarinfo: tarfile.TarInfo, fileobj: BinaryIO | None = None, *, toc_name: str | None = None
+    ) -> None:
+        """Adds one entry; a regular file's ``tarinfo.size`` bytes are read from ``fileobj``.
+
+        ``toc_name`` is the name recorded in the TOC when it differs from what
+        tarfile keeps in ``tarinfo.name`` (tarfile drops a directory's
+        trailing "/", which the Go writer keeps).
+        """
+        if self._result is not None:
+            raise ValueError("the writer is closed")
+        kind = _entry_type(tarinfo)
+        if clean_name(toc_name or tarinfo.name) == TOC_TAR_NAME:
+            return  # a blob converted twice must not carry two TOCs (Go drops it too)
+        entry = self._toc_entry(tarinfo, kind, toc_name or tarinfo.name)
+        self._members.write(_header_bytes(tarinfo))
+        if kind != "reg" or tarinfo.size == 0:
+            if kind == "reg":
+                entry.digest = _sha256(b"")
+            self._entries.append(_PendingEntry(entry))
+            return
+        if fileobj is None:
+            raise ValueError(f"{tarinfo.name!r}: a regular file of {tarinfo.size} bytes needs a fileobj")
+        self._add_data(entry, fileobj, tarinfo.size)
+
+    def add(
+        self, name: str | os.PathLike[str], arcname: str | None = None, *, recursive: bool = True
+    ) -> None:
+        """Adds a file or directory tree of the local file system, as :meth:`tarfile.TarFile.add` does."""
+        path = os.fspath(name)
+        with tarfile.open(fileobj=io.BytesIO(), mode="w") as scratch:
+            info = scratch.gettarinfo(path, arcname if arcname is not None else path)
+        if info is None:
+            return  # sockets and the like cannot be archived
+        if info.isreg():
+            with open(path, "rb") as content:
+                self.addfile(info, content)
+        else:
+            self.addfile(info)
+        if recursive and info.isdir():
+            for child in sorted(os.listdir(path)):
+                self.add(os.path.join(path, child), f"{info.name}/{child}", recursive=True)
+
+    def append_tar(self, src: str | os.PathLike[str] | BinaryIO) -> None:
+        """Appends every entry of a tar (plain, gzip or zstd) in order, duplicates kept (Go ``AppendTar``)."""
+        with _plain_tar(src) as plain, tarfile.open(fileobj=plain, mode="r:") as tar:
+            for info in _members(tar):
+                self.addfile(info, _data_of(plain, info), toc_name=_raw_name(plain, info))
+
+    def add_landmark(self, name: str) -> None:
+        """Adds a landmark file (one byte 0x0f, no mode, owner or time), as Go's Build does."""
+        info = tarfile.TarInfo(name)
+        info.size = len(LANDMARK_CONTENTS)
+        info.mtime = 0
+        info.mode = 0
+        self.addfile(info, io.BytesIO(LANDMARK_CONTENTS))
+
+    # ---- internals ----
+
+    def _toc_entry(self, info: tarfile.TarInfo, kind: EntryType, name: str) -> TOCEntry:
+        entry = TOCEntry(
+            name=name,
+            type=kind,
+            modtime=format_modtime(info.mtime),
+            mode=info.mode,
+            uid=info.uid,
+            gid=info.gid,
+            user_name=_name_if_changed(self._last_uname, info.uid, info.uname),
+            group_name=_name_if_changed(self._last_gname, info.gid, info.gname),
+            xattrs=_xattrs(info),
+        )
+        if kind in ("symlink", "hardlink"):
+            entry.link_name = info.linkname
+        elif kind in ("char", "block"):
+            entry.dev_major, entry.dev_minor = info.devmajor, info.devminor
+        elif kind == "reg":
+            entry.size = info.size
+        return entry
+
+    def _add_data(self, entry: TOCEntry, fileobj: BinaryIO, size: int) -> None:
+        """Each chunk starts a member; the tar padding stays in the last chunk's member."""
+        whole = hashlib.sha256()
+        first = entry
+        written = 0
+        while written < size:
+            step = min(self.chunk_size, size - written)
+            data = _read_exactly(fileobj, step, entry.name)
+            member = self._members.next_member()
+            self._members.write(data)
+            whole.update(data)
+            # Go records chunkSize on every full-size chunk, the last one included.
+            entry.chunk_size = step if step == self.chunk_size else 0
+            entry.chunk_offset = written
+            if self.layout is Layout.ESTARGZ:
+                entry.chunk_digest = _sha256(data)
+            self._entries.append(_PendingEntry(entry, member))
+            written += step
+            entry = TOCEntry(name=first.name, type="chunk")
+        first.digest = "sha256:" + whole.hexdigest()
+        padding = -size % BLOCK
+        if padding:
+            self._members.write(bytes(padding))
+
+    def close(self) -> BuildResult:
+        """Writes the TOC member and the footer; returns what the blob is."""
+        if self._result is not None:
+            return self._result
+        members = self._members
+        members.close_member()
+        members.flush(wait=True)
+        members.shutdown()
+        toc = TOC(entries=[self._resolved(p) for p in self._entries], entries_null=not self._entries)
+        toc_json = toc.to_json()
+        toc_tar = _toc_tar(toc_json)
+        members.diff_hash.update(toc_tar)
+        members.uncompressed_size += len(toc_tar)
+        toc_offset = members.size
+        (toc_member,) = compress_parallel(self._backend, [toc_tar], self.compression_level)
+        members.write_raw(toc_member)
+        members.write_raw(build_footer(toc_offset, self.layout))
+        self._dst.flush()
+        if self._owns_dst:
+            self._dst.close()
+        toc_digest = _sha256(toc_json)
+        self._result = BuildResult(
+            toc_digest=toc_digest,
+            diff_id="sha256:" + members.diff_hash.hexdigest(),
+            digest="sha256:" + members.blob_hash.hexdigest(),
+            size=members.size,
+            uncompressed_size=members.uncompressed_size,
+            annotations={
+                ANNOTATION_TOC_DIGEST: toc_digest,
+                ANNOTATION_UNCOMPRESSED_SIZE: str(members.uncompressed_size),
+            },
+        )
+        return self._result
+
+    def _resolved(self, pending: _PendingEntry) -> TOCEntry:
+        if pending.member is not None:
+            pending.entry.offset = self._members.offsets[pending.member]
+        return pending.entry
+
+
+# ---- build ----
+
+
+def build(
+    src: str | os.PathLike[str] | BinaryIO,
+    dst: str | os.PathLike[str] | BinaryIO,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    compression_level: int = DEFAULT_LEVEL,
+    prioritized_files: Sequence[str] = (),
+    allow_missing_prioritized: bool = False,
+    format: Format = "estargz",
+    workers: int | None = None,
+    backend: str | None = None,
+) -> BuildResult:
+    """Converts a tar layer (plain, gzip or zstd) into an eStargz blob, as Go's ``estargz.Build``.
+
+    The last entry of each name wins; ``prioritized_files`` come first (each
+    after its parent directories, hardlink targets along), then
+    ``.prefetch.landmark``; without them ``.no.prefetch.landmark`` comes
+    first.  A prioritized file that is missing is an error unless
+    ``allow_missing_prioritized``; so is one whose parent directory has no
+    entry.  Global PAX headers are applied to the entries after them (POSIX
+    semantics; Go refuses them).  ``format="stargz"`` writes legacy stargz:
+    47-byte footer, no chunk digests, no landmark.
+    """
+    with _plain_tar(src) as plain, tarfile.open(fileobj=plain, mode="r:") as tar:
+        entries = _last_of_each_name(plain, _members(tar))
+        ordered, missing = _prioritize(entries, prioritized_files)
+        if missing and not allow_missing_prioritized:
+            raise BuildError(f"prioritized file {missing[0]!r} is not in the layer")
+        with StargzWriter(
+            dst,
+            chunk_size=chunk_size,
+            compression_level=compression_level,
+            format=format,
+            workers=workers,
+            backend=backend,
+        ) as writer:
+            first = [item for item in ordered if item.prioritized]
+            rest = [item for item in ordered if not item.prioritized]
+            if format == "estargz" and not prioritized_files:
+                writer.add_landmark(NO_PREFETCH_LANDMARK)
+            for item in first:
+                writer.addfile(item.info, _data_of(plain, item.info), toc_name=item.raw_name)
+            if format == "estargz" and prioritized_files:
+                writer.add_landmark(PREFETCH_LANDMARK)
+            for item in rest:
+                writer.addfile(item.info, _data_of(plain, item.info), toc_name=item.raw_name)
+            return writer.close()
+
+
+@dataclasses.dataclass
+class _Item:
+    info: tarfile.TarInfo
+    raw_name: str
+    prioritized: bool = False
+
+
+def _last_of_each_name(plain: BinaryIO, infos: Iterable[tarfile.TarInfo]) -> dict[str, _Item]:
+    """Entries by cleaned name, the last one winning at its own position; landmarks dropped."""
+    entries: dict[str, _Item] = {}
+    for info in infos:
+        raw = _raw_name(plain, info)
+        key = clean_name(raw)
+        if key in (PREFETCH_LANDMARK, NO_PREFETCH_LANDMARK):
+            continue
+        entries.pop(key, None)
+        entries[key] = _Item(info, raw)
+    return entries
+
+
+def _prioritize(entries: dict[str, _Item], prioritized: Sequence[str]) -> tuple[list[_Item], list[str]]:
+    """Moves prioritized files first, each after its parents and with its hardlink target."""
+    moved: dict[str, _Item] = {}
+    missing: list[str] = []
+
+    def move(name: str) -> None:
+        key = clean_name(name)
+        if key == "":
+            if "" in entries:
+                moved[""] = entries.pop("")
+                moved[""].prioritized = True
+            return
+        if key not in entries and key not in moved:
+            raise KeyError(key)
+        move(key.rpartition("/")[0])
+        item = entries.get(key)
+        if item is not None and item.info.islnk():
+            move(item.info.linkname)
+        item = entries.pop(key, None)
+        if item is not None:
+            item.prioritized = True
+            moved[key] = item
+
+    for name in prioritized:
+        try:
+            move(name)
+        except KeyError as exc:
+            if clean_name(name) == exc.args[0]:
+                missing.append(name)
+                continue
+            raise BuildError(
+                f"prioritized file {name!r}: its parent {exc.args[0]!r} is not in the layer"
+            ) from None
+    return [*moved.values(), *entries.values()], missing
+
+
+# ---- tar input ----
+
+
+@contextlib.contextmanager
+def _plain_tar(src: str | os.PathLike[str] | BinaryIO) -> Iterator[BinaryIO]:
+    """A seekable plain tar for any input: plain tars as they are, compressed ones spooled decompressed."""
+    with contextlib.ExitStack() as stack:
+        if isinstance(src, (str, os.PathLike)):
+            raw: BinaryIO = stack.enter_context(open(src, "rb"))
+        else:
+            raw = src
+        head = _peek(raw, 4)
+        if head.startswith(GZIP_MAGIC):
+            yield _spool(stack, _gzip_reader(raw))
+        elif head == ZSTD_MAGIC:
+            yield _spool(stack, _zstd_reader(raw))
+        elif not raw.seekable():
+            yield _spool(stack, raw)
+        else:
+            yield raw
+
+
+def _spool(stack: contextlib.ExitStack, stream: BinaryIO) -> BinaryIO:
+    spool = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 - the stack closes it
+    shutil.copyfileobj(stream, spool, 1 << 20)
+    spool.seek(0)
+    return cast(BinaryIO, spool)
+
+
+def _peek(raw: BinaryIO, count: int) -> bytes:
+    if raw.seekable():
+        position = raw.tell()
+        head = raw.read(count)
+        raw.seek(position)
+        return head
+    if isinstance(raw, io.BufferedReader):
+        return raw.peek(count)[:count]
+    raise BuildError("a non-seekable input must be a buffered binary stream")
+
+
+def _gzip_reader(raw: BinaryIO) -> BinaryIO:
+    try:
+        from isal import igzip
+    except ImportError:
+        import gzip
+
+        return cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
+    return cast(BinaryIO, igzip.IGzipFile(fileobj=raw, mode="rb"))  # type: ignore[no-untyped-call]
+
+
+def _zstd_reader(raw: BinaryIO) -> BinaryIO:
+    try:
+        import zstandard
+    except ImportError:
+        raise CompressionError("the input is zstd-compressed; install pystargz[zstd] (zstandard)") from None
+    return cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(raw))
+
+
+def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    try:
+        yield from tar
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise BuildError(f"cannot read the input tar: {exc}") from exc
+
+
+def _entry_type(info: tarfile.TarInfo) -> EntryType:
+    """The TOC type of a tar entry; what Go's writer refuses is refused here too."""
+    if info.issparse():
+        raise BuildError(f"{info.name!r}: sparse files are not supported (Go refuses them too)")
+    if info.isreg():
+        return "reg"
+    for test, kind in (
+        (info.isdir, "dir"),
+        (info.issym, "symlink"),
+        (info.islnk, "hardlink"),
+        (info.ischr, "char"),
+        (info.isblk, "block"),
+        (info.isfifo, "fifo"),
+    ):
+        if test():
+            return kind  # type: ignore[return-value]
+    raise BuildError(f"{info.name!r}: unsupported tar entry type {info.type!r}")
+
+
+def _raw_name(plain: BinaryIO, info: tarfile.TarInfo) -> str:
+    """The name as the tar spells it (tarfile drops a directory's trailing "/"; the TOC keeps it)."""
+    if "path" in info.pax_headers:
+        return info.pax_headers["path"]
+    header_at = info.offset_data - BLOCK
+    plain.seek(header_at)
+    block = plain.read(BLOCK)
+    name = _nts(block[0:100])
+    if block[257:263] == b"ustar\x00":
+        prefix = _nts(block[345:500])
+        name = f"{prefix}/{name}" if prefix else name
+    if clean_name(name) == clean_name(info.name):
+        return name
+    return info.name + "/" if info.isdir() else info.name  # a GNU long name: slashes as GNU tar writes them
+
+
+def _nts(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _data_of(plain: BinaryIO, info: tarfile.TarInfo) -> BinaryIO | None:
+    if not info.isreg():
+        return None
+    plain.seek(info.offset_data)
+    return plain
+
+
+def _read_exactly(fileobj: BinaryIO, size: int, name: str) -> bytes:
+    data = fileobj.read(size)
+    if len(data) != size:
+        raise BuildError(f"{name!r}: the input ended {size - len(data)} bytes early")
+    return data
+
+
+def _header_bytes(info: tarfile.TarInfo) -> bytes:
+    try:
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    except (ValueError, OverflowError) as exc:
+        raise BuildError(f"{info.name!r}: cannot write its tar header: {exc}") from exc
+
+
+def _xattrs(info: tarfile.TarInfo) -> dict[str, bytes]:
+    return {
+        key[len(XATTR_PREFIX) :]: value.encode("utf-8", "surrogateescape")
+        for key, value in info.pax_headers.items()
+        if key.startswith(XATTR_PREFIX)
+    }
+
+
+def _name_if_changed(last: dict[int, str], owner: int, name: str) -> str:
+    """Go writes an owner name only when it differs from the last one written for that id."""
+    if not name or last.get(owner) == name:
+        return ""
+    last[owner] = name
+    return name
+
+
+def _toc_tar(toc_json: bytes) -> bytes:
+    """The tar inside the TOC member: ``stargz.index.json`` and the end-of-archive blocks."""
+    info = tarfile.TarInfo(TOC_TAR_NAME)
+    info.size = len(toc_json)
+    info.mode = 0
+    info.mtime = 0
+    header = info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+    return header + toc_json + bytes(-len(toc_json) % BLOCK) + bytes(2 * BLOCK)
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()

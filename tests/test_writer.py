@@ -1,0 +1,245 @@
+"""The writer against the Go reference's own output, against tarfile, and against itself."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pystargz
+from pystargz.members import clean_name
+from tests.vectors import DATA, VectorCase, read_file, regular_names, vector_cases
+
+Entries = list[dict[str, Any]]
+
+
+def without_offsets(entries: Entries | None) -> Entries:
+    """A TOC's entries minus what may differ between two writers: member offsets."""
+    return [{k: v for k, v in e.items() if k not in ("offset", "innerOffset")} for e in entries or []]
+
+
+def input_of(case: VectorCase) -> Path:
+    name = case.record.get("input_tar") or case.record.get("input_tar_gz")
+    assert isinstance(name, str), f"{case.name} stores no input"
+    return DATA / name
+
+
+def cases(mode: str, formats: tuple[str, ...]) -> list[Any]:
+    """Vector cases built by Go in ``mode`` with one part (GOMAXPROCS 1) and no min chunk size."""
+    chosen = []
+    for case in vector_cases(formats):
+        options = case.record["options"]
+        plain = not options.get("min_chunk_size") and not options.get("parallelism")
+        if options["mode"] == mode and options.get("gomaxprocs") == 1 and plain:
+            chosen.append(pytest.param(case, id=case.name))
+    return chosen
+
+
+@pytest.mark.parametrize("case", cases("build", ("estargz",)))
+def test_build_writes_the_toc_go_writes(case: VectorCase, tmp_path: Path) -> None:
+    """Same entries, same order, same fields as Go's Build: only offsets may differ."""
+    options = case.record["options"]
+    blob = tmp_path / "out.esgz"
+    result = pystargz.build(
+        input_of(case),
+        blob,
+        chunk_size=options["chunk_size"],
+        compression_level=max(options["level"], 0),
+        prioritized_files=options["prioritized"],
+    )
+    with pystargz.open(blob) as reader:
+        assert without_offsets(reader.toc.to_dict()["entries"]) == without_offsets(
+            json.loads(case.toc_json)["entries"]
+        )
+        assert reader.toc_digest == result.toc_digest
+        for name, recorded in case.files.items():
+            content = read_file(reader, name)
+            assert "sha256:" + hashlib.sha256(content).hexdigest() == recorded["sha256"], name
+
+
+@pytest.mark.parametrize("case", cases("writer", ("estargz", "stargz-legacy")))
+def test_writer_append_tar_writes_the_toc_go_writes(case: VectorCase, tmp_path: Path) -> None:
+    options = case.record["options"]
+    legacy = case.format == "stargz-legacy"
+    blob = tmp_path / "out.esgz"
+    with pystargz.open(
+        blob,
+        "w",
+        chunk_size=options["chunk_size"],
+        compression_level=max(options["level"], 0),
+        format="stargz" if legacy else "estargz",
+    ) as writer:
+        writer.append_tar(input_of(case))
+    with pystargz.open(blob) as reader:
+        assert reader.format == ("stargz" if legacy else "estargz")
+        assert without_offsets(reader.toc.to_dict()["entries"]) == without_offsets(
+            json.loads(case.toc_json)["entries"]
+        )
+
+
+def test_build_result_describes_the_blob(tmp_path: Path) -> None:
+    blob = tmp_path / "mixed.esgz"
+    result = pystargz.build(DATA / "mixed.tar", blob)
+    data = blob.read_bytes()
+    uncompressed = gzip.decompress(data)
+    assert result.size == len(data)
+    assert result.digest == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert result.diff_id == "sha256:" + hashlib.sha256(uncompressed).hexdigest()
+    assert result.uncompressed_size == len(uncompressed)
+    assert result.annotations == {
+        "containerd.io/snapshot/stargz/toc.digest": result.toc_digest,
+        "io.containers.estargz.uncompressed-size": str(len(uncompressed)),
+    }
+    with pystargz.open(blob) as reader:
+        assert reader.toc_digest == result.toc_digest
+
+
+@pytest.mark.parametrize("compression", ["gz", "raw"])
+def test_build_accepts_gzip_input_and_file_objects(compression: str, tmp_path: Path) -> None:
+    raw = (DATA / "mixed.tar").read_bytes()
+    source = io.BytesIO(gzip.compress(raw) if compression == "gz" else raw)
+    out = io.BytesIO()
+    result = pystargz.build(source, out, chunk_size=4096)
+    expected = pystargz.build(DATA / "mixed.tar", tmp_path / "ref.esgz", chunk_size=4096)
+    assert out.getvalue() == (tmp_path / "ref.esgz").read_bytes()
+    assert result == expected
+
+
+def test_build_accepts_zstd_input(tmp_path: Path) -> None:
+    import zstandard  # a dev dependency (pystargz[zstd] for users)
+    compressed = tmp_path / "mixed.tar.zst"
+    compressed.write_bytes(zstandard.ZstdCompressor().compress((DATA / "mixed.tar").read_bytes()))
+    from_zstd = pystargz.build(compressed, tmp_path / "z.esgz")
+    from_plain = pystargz.build(DATA / "mixed.tar", tmp_path / "p.esgz")
+    assert from_zstd == from_plain
+
+
+def test_output_does_not_depend_on_workers(tmp_path: Path) -> None:
+    digests = set()
+    for workers in (1, 2, 4):
+        result = pystargz.build(
+            DATA / "mixed.tar", tmp_path / f"w{workers}.esgz", chunk_size=1000, workers=workers
+        )
+        digests.add(result.digest)
+    assert len(digests) == 1
+
+
+def test_legacy_build_has_no_landmark_and_no_chunk_digests(tmp_path: Path) -> None:
+    blob = tmp_path / "legacy.stargz"
+    pystargz.build(DATA / "chunks_4k.tar", blob, chunk_size=4096, format="stargz")
+    assert blob.read_bytes()[-47:-35] == bytes.fromhex("1f8b08040000000000ff1600")  # XLEN 22
+    with pystargz.open(blob) as reader:
+        assert reader.format == "stargz"
+        assert all(not e.chunk_digest for e in reader.toc.entries)
+        assert not {".prefetch.landmark", ".no.prefetch.landmark"} & set(reader.getnames())
+
+
+def test_missing_prioritized_file(tmp_path: Path) -> None:
+    with pytest.raises(pystargz.BuildError, match="nope"):
+        pystargz.build(DATA / "mixed.tar", tmp_path / "x.esgz", prioritized_files=["nope"])
+    pystargz.build(
+        DATA / "mixed.tar", tmp_path / "y.esgz", prioritized_files=["nope"], allow_missing_prioritized=True
+    )
+    with pystargz.open(tmp_path / "y.esgz") as reader:
+        assert reader.getnames()[0] == ".prefetch.landmark"
+
+
+def test_prioritized_file_whose_parent_has_no_entry_is_refused(tmp_path: Path) -> None:
+    tar = tmp_path / "noparent.tar"
+    with tarfile.open(tar, "w") as out:
+        info = tarfile.TarInfo("a/b/file")
+        info.size = 3
+        out.addfile(info, io.BytesIO(b"abc"))
+    with pytest.raises(pystargz.BuildError, match="parent"):
+        pystargz.build(tar, tmp_path / "x.esgz", prioritized_files=["a/b/file"])
+
+
+def test_unsupported_entries_are_refused(tmp_path: Path) -> None:
+    tar = tmp_path / "sparse.tar"
+    with tarfile.open(tar, "w", format=tarfile.GNU_FORMAT) as out:
+        info = tarfile.TarInfo("volume")
+        info.type = b"V"  # a GNU volume header: Go refuses it, and so do we
+        out.addfile(info)
+    with pytest.raises(pystargz.BuildError, match="unsupported tar entry type"):
+        pystargz.build(tar, tmp_path / "x.esgz")
+
+
+def test_streaming_writer_add_and_addfile(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "hello.txt").write_bytes(b"hello\n" * 1000)
+    (tree / "empty").write_bytes(b"")
+    (tree / "link").symlink_to("sub/hello.txt")
+    blob = tmp_path / "tree.esgz"
+    with pystargz.open(blob, "w", chunk_size=1024) as writer:
+        writer.add(tree, arcname="root")
+        info = tarfile.TarInfo("extra.bin")
+        info.size = 5
+        writer.addfile(info, io.BytesIO(b"12345"))
+    with pystargz.open(blob) as reader:
+        assert read_file(reader, "root/sub/hello.txt") == b"hello\n" * 1000
+        assert read_file(reader, "root/empty") == b""
+        assert reader.getmember("root/link").linkname == "sub/hello.txt"
+        assert read_file(reader, "extra.bin") == b"12345"
+        assert len(reader.getmember("root/sub/hello.txt").chunks) == 6
+
+
+# ---- properties ----
+
+names = st.text(alphabet="abcxyz_.-", min_size=1, max_size=8).filter(lambda n: n not in (".", ".."))
+contents = st.one_of(st.binary(max_size=3000), st.builds(lambda n: b"ab" * n, st.integers(0, 5000)))
+
+
+@st.composite
+def layers(draw: st.DrawFn) -> bytes:
+    """A tar with directories, files (some chunked), symlinks and hardlinks."""
+    out = io.BytesIO()
+    files: list[str] = []
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for directory in draw(st.lists(names, max_size=3, unique=True)):
+            info = tarfile.TarInfo(f"d_{directory}")
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o755
+            tar.addfile(info)
+            for name in draw(st.lists(names, max_size=4, unique=True)):
+                data = draw(contents)
+                info = tarfile.TarInfo(f"d_{directory}/{name}")
+                info.size = len(data)
+                info.mtime = draw(st.integers(0, 2**33))
+                info.mode = draw(st.sampled_from([0o644, 0o755, 0o4755, 0o600]))
+                info.uid, info.uname = draw(st.sampled_from([(0, "root"), (1000, "user"), (1000, "")]))
+                tar.addfile(info, io.BytesIO(data))
+                files.append(info.name)
+        if files:
+            link = tarfile.TarInfo("hardlink")
+            link.type, link.linkname = tarfile.LNKTYPE, draw(st.sampled_from(files))
+            tar.addfile(link)
+            sym = tarfile.TarInfo("symlink")
+            sym.type, sym.linkname = tarfile.SYMTYPE, draw(st.sampled_from(files))
+            tar.addfile(sym)
+    return out.getvalue()
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=60)
+@given(layer=layers(), chunk_size=st.sampled_from([100, 1000, 4096, 1 << 20]), level=st.integers(0, 9))
+def test_round_trip_against_tarfile(layer: bytes, chunk_size: int, level: int) -> None:
+    out = io.BytesIO()
+    pystargz.build(io.BytesIO(layer), out, chunk_size=chunk_size, compression_level=level)
+    with pystargz.open(out.getvalue()) as reader, tarfile.open(fileobj=io.BytesIO(layer)) as tar:
+        for info in tar:
+            member = reader.getmember(clean_name(info.name))
+            assert (member.mode, member.uid, member.mtime) == (info.mode, info.uid, info.mtime)
+            assert member.linkname == info.linkname
+            if info.isreg():
+                source = tar.extractfile(info)
+                assert source is not None
+                assert read_file(reader, member) == source.read()
+        assert set(regular_names(reader)) >= {clean_name(i.name) for i in tar if i.isreg()}
