@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tqdm import tqdm
+
 import pystargz
 from pystargz.members import StargzInfo
 from pystargz.reader import StargzReader
@@ -207,19 +209,27 @@ def _convert(args: argparse.Namespace) -> None:
     if args.prioritize_from:
         with open(args.prioritize_from, encoding="utf-8") as listing:
             prioritized += [line.strip() for line in listing if line.strip()]
-    try:
-        result = pystargz.build(
-            args.blob,
-            args.out,
-            chunk_size=args.chunk_size,
-            compression_level=args.level,
-            prioritized_files=prioritized,
-            allow_missing_prioritized=args.allow_missing,
-            format="stargz" if args.legacy else "estargz",
-            workers=args.workers,
-        )
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
+    # The bar goes to stderr, and only when a person is watching it.
+    with tqdm(desc="converting", unit=" entries", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            result = pystargz.build(
+                args.blob,
+                args.out,
+                chunk_size=args.chunk_size,
+                compression_level=args.level,
+                prioritized_files=prioritized,
+                allow_missing_prioritized=args.allow_missing,
+                format="stargz" if args.legacy else "estargz",
+                workers=args.workers,
+                progress=progress,
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
     facts = dataclasses.asdict(result)
     if args.json:
         print(json.dumps(facts, indent=1))

@@ -22,7 +22,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import BinaryIO, Literal, cast
@@ -368,6 +368,7 @@ def build(
     format: Format = "estargz",
     workers: int | None = None,
     backend: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BuildResult:
     """Converts a tar layer (plain, gzip or zstd) into an eStargz blob, as Go's ``estargz.Build``.
 
@@ -378,7 +379,8 @@ def build(
     ``allow_missing_prioritized``; so is one whose parent directory has no
     entry.  Global PAX headers are applied to the entries after them (POSIX
     semantics; Go refuses them).  ``format="stargz"`` writes legacy stargz:
-    47-byte footer, no chunk digests, no landmark.
+    47-byte footer, no chunk digests, no landmark.  ``progress(done, total)``
+    is called after each entry with the entries written so far.
     """
     with _plain_tar(src) as plain, tarfile.open(fileobj=plain, mode="r:") as tar:
         entries = _last_of_each_name(plain, _members(tar))
@@ -397,12 +399,16 @@ def build(
             rest = [item for item in ordered if not item.prioritized]
             if format == "estargz" and not prioritized_files:
                 writer.add_landmark(NO_PREFETCH_LANDMARK)
-            for item in first:
+            for done, item in enumerate(first, 1):
                 writer.addfile(item.info, _data_of(plain, item.info), toc_name=item.raw_name)
+                if progress is not None:
+                    progress(done, len(ordered))
             if format == "estargz" and prioritized_files:
                 writer.add_landmark(PREFETCH_LANDMARK)
-            for item in rest:
+            for done, item in enumerate(rest, len(first) + 1):
                 writer.addfile(item.info, _data_of(plain, item.info), toc_name=item.raw_name)
+                if progress is not None:
+                    progress(done, len(ordered))
             return writer.close()
 
 
