@@ -61,7 +61,7 @@ size_t psgz_extract_batch(psgz_job *jobs, size_t n, unsigned char *scratch, size
  *
  * The member is framed the same way whatever the backend and thread count:
  * a 10-byte header 1f 8b 08 00, MTIME 0, XFL (2 for level >= 9, 4 for
- * level <= 1, else 0, as zlib and Go write it), OS 255 (unknown); raw
+ * level <= 1, else 0, as zlib writes it; Go differs at level 0), OS 255; raw
  * deflate at the batch's level; CRC32 and ISIZE (length mod 2^32).  An empty
  * src gives a valid member.  dst must not overlap src, and dst_cap of
  * psgz_gzip_bound(src_len) is always enough; anything smaller may give

@@ -25,7 +25,7 @@ case "$variant" in
     sanitize)
         PYSTARGZ_SANITIZE=1 "$work/venv/bin/python" -m pip install -q "$work/pkg"
         so=$(ls "$work"/venv/lib/python3*/site-packages/pystargz/_inflate*.so)
-        ldd "$so" | grep -q libasan || { echo "variant-tests: $so is not built with ASan" >&2; exit 1; }
+        ldd "$so" | grep libasan >/dev/null || { echo "variant-tests: $so is not built with ASan" >&2; exit 1; }
         asan=$(gcc -print-file-name=libasan.so)
         ubsan=$(gcc -print-file-name=libubsan.so)
         echo "== pytest (native module under AddressSanitizer + UBSan)"
