@@ -327,11 +327,14 @@ class ChunkedFile(io.RawIOBase):
         return filled
 
     def readall(self) -> bytes:
+        """The rest of the file; whole chunks are passed on without a copy."""
         if self._pos >= self._size:
             return b""
-        out = bytearray(self._size - self._pos)
-        self.readinto(out)
-        return bytes(out)
+        index = bisect.bisect_right(self._starts, self._pos) - 1
+        pieces = [self._chunk(index)[self._pos - self._starts[index] :]]
+        pieces += [self._reader.read_chunk(chunk) for chunk in self._chunks[index + 1 :]]
+        self._pos = self._size
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def _chunk(self, index: int) -> bytes:
         if self._cached is None or self._cached[0] != index:
