@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+import pystargz
 from pystargz.cli import main
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -154,6 +155,19 @@ def test_convert_legacy_and_text_output(tmp_path: pathlib.Path, capsys: pytest.C
     assert "io.containers.estargz.uncompressed-size=" in text
     assert main(["info", "--json", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["format"] == "stargz"
+
+
+def test_convert_min_chunk_size_packs_small_files(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    packed, plain = tmp_path / "packed.esgz", tmp_path / "plain.esgz"
+    assert main(["convert", str(DATA / "up_tree300.tar"), str(packed), "--min-chunk-size", "16384"]) == 0
+    assert main(["convert", str(DATA / "up_tree300.tar"), str(plain)]) == 0
+    capsys.readouterr()
+    assert packed.stat().st_size < plain.stat().st_size
+    with pystargz.open(packed) as reader:
+        assert any(entry.inner_offset for entry in reader.toc.entries)
+        assert main(["cat", str(packed), reader.getnames()[-1]]) == 0
 
 
 def test_convert_refusals_are_one_line(tmp_path: pathlib.Path) -> None:

@@ -85,6 +85,148 @@ def test_writer_append_tar_writes_the_toc_go_writes(case: VectorCase, tmp_path: 
         )
 
 
+# ---- min_chunk_size: small files packed into shared members (innerOffset) ----
+# No Go interop here: the Go peer is v0.12, which cannot read innerOffset blobs; the stored
+# up_* vectors (newest upstream) are the reference instead.
+
+
+def packed_cases(modes: tuple[str, ...] = ("build", "writer")) -> list[Any]:
+    """The up_* cases Go built in one of ``modes`` with a min chunk size, internal TOC, one part."""
+    chosen = []
+    for case in vector_cases(("estargz",)):
+        options = case.record["options"]
+        if options.get("min_chunk_size") and not options.get("external_toc") and options["mode"] in modes:
+            chosen.append(pytest.param(case, id=case.name))
+    return chosen
+
+
+def build_like(case: VectorCase, out: Path | io.BytesIO, **overrides: Any) -> None:
+    """Builds the case's input with its options (Build or Writer mode), ``overrides`` on top."""
+    options = case.record["options"]
+    settings_ = {
+        "chunk_size": options["chunk_size"],
+        "compression_level": max(options["level"], 0),
+        "min_chunk_size": options.get("min_chunk_size", 0),
+        **overrides,
+    }
+    if options["mode"] == "writer":
+        with pystargz.open(out, "w", **settings_) as writer:
+            writer.append_tar(input_of(case))
+    else:
+        pystargz.build(input_of(case), out, prioritized_files=options["prioritized"], **settings_)
+
+
+def data_entries(entries: Entries) -> Entries:
+    """Entries holding data (non-empty reg and chunk), in TOC order."""
+    return [e for e in entries if e["type"] in ("reg", "chunk") and "chunkDigest" in e]
+
+
+def landmark_index(entries: Entries) -> int:
+    names = [e["name"] for e in entries]
+    return next(i for i, n in enumerate(names) if n in (".prefetch.landmark", ".no.prefetch.landmark"))
+
+
+def could_exceed(inner_offset: int, chunks_before: int, minimum: int) -> bool:
+    """Whether any deflate could have reached ``minimum`` compressed bytes by ``inner_offset``.
+
+    Deflate's worst case is stored blocks (5 bytes per 64 KiB), plus a few bytes per sync
+    flush and the 10-byte gzip header: generous bounds make this compressor-independent.
+    """
+    return inner_offset + inner_offset // 100 + 16 * (chunks_before + 2) >= minimum
+
+
+@pytest.mark.parametrize("case", packed_cases())
+def test_min_chunk_size_writes_the_toc_go_writes(case: VectorCase, tmp_path: Path) -> None:
+    """Same entries and fields as Go's packed TOC but offsets; files read back; packing holds."""
+    blob = tmp_path / "out.esgz"
+    build_like(case, blob)
+    go_entries = json.loads(case.toc_json)["entries"]
+    with pystargz.open(blob) as reader:
+        ours = reader.toc.to_dict()["entries"]
+        assert without_offsets(ours) == without_offsets(go_entries)
+        for name, recorded in case.files.items():
+            content = read_file(reader, name)
+            assert "sha256:" + hashlib.sha256(content).hexdigest() == recorded["sha256"], name
+    inner_by_member: dict[int, list[int]] = {}
+    for entry in data_entries(ours):
+        inner_by_member.setdefault(entry.get("offset", 0), []).append(entry.get("innerOffset", 0))
+    for offset, inners in inner_by_member.items():
+        assert inners == sorted(set(inners)), f"member at {offset}: innerOffsets {inners}"
+        assert inners[0] == 0 or offset == 0, "a member opened by a chunk starts with it"
+    assert any(len(inners) > 1 for inners in inner_by_member.values()), "nothing was packed"
+
+
+@pytest.mark.parametrize("case", packed_cases(("build",)))
+def test_min_chunk_size_packs_files_after_the_landmark_into_its_member(case: VectorCase) -> None:
+    """The landmark opens a member; what Go packs after it, before any compressor could reach
+    the threshold, is packed there by us too (with the same innerOffset)."""
+    out = io.BytesIO()
+    build_like(case, out)
+    minimum = case.record["options"]["min_chunk_size"]
+    go_entries = json.loads(case.toc_json)["entries"]
+    with pystargz.open(out.getvalue()) as reader:
+        ours = reader.toc.to_dict()["entries"]
+    mark = landmark_index(go_entries)
+    assert "innerOffset" not in ours[mark]
+    assert ours[mark].get("offset", 0) > 0
+    go_data, our_data = (data_entries(entries[mark:]) for entries in (go_entries, ours))
+    checked = 0
+    for count, (go, mine) in enumerate(zip(go_data[1:], our_data[1:], strict=True)):
+        if go.get("offset") != go_entries[mark]["offset"]:
+            break
+        if could_exceed(go["innerOffset"], count + 1, minimum):
+            break
+        assert (mine.get("offset"), mine.get("innerOffset")) == (ours[mark]["offset"], go["innerOffset"])
+        checked += 1
+    if minimum >= 16384:
+        assert checked > 0, "no file after the landmark is checkable"
+
+
+def test_huge_min_chunk_size_packs_everything_after_the_landmark(tmp_path: Path) -> None:
+    blob = tmp_path / "packed.esgz"
+    pystargz.build(DATA / "up_mixed.tar", blob, chunk_size=4096, min_chunk_size=1 << 40)
+    with pystargz.open(blob) as reader:
+        entries = reader.toc.to_dict()["entries"]
+        after = data_entries(entries[landmark_index(entries) :])
+        assert len(after) > 10
+        assert len({entry["offset"] for entry in after}) == 1
+        assert [e.get("innerOffset", 0) for e in after] == sorted({e.get("innerOffset", 0) for e in after})
+        for name in regular_names(reader):
+            with tarfile.open(DATA / "up_mixed.tar") as tar:
+                if name in tar.getnames():
+                    source = tar.extractfile(name)
+                    assert source is not None
+                    assert read_file(reader, name) == source.read(), name
+
+
+def test_min_chunk_size_zero_changes_nothing(tmp_path: Path) -> None:
+    default = pystargz.build(DATA / "up_mixed.tar", tmp_path / "a.esgz", chunk_size=4096)
+    zero = pystargz.build(DATA / "up_mixed.tar", tmp_path / "b.esgz", chunk_size=4096, min_chunk_size=0)
+    assert default == zero
+    assert (tmp_path / "a.esgz").read_bytes() == (tmp_path / "b.esgz").read_bytes()
+
+
+def test_min_chunk_size_result_describes_the_blob(tmp_path: Path) -> None:
+    blob = tmp_path / "packed.esgz"
+    result = pystargz.build(DATA / "up_tree300.tar", blob, min_chunk_size=16384)
+    data = blob.read_bytes()
+    uncompressed = gzip.decompress(data)
+    assert result.digest == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert result.diff_id == "sha256:" + hashlib.sha256(uncompressed).hexdigest()
+    assert result.uncompressed_size == len(uncompressed)
+    with pystargz.open(blob) as reader:
+        assert reader.toc_digest == result.toc_digest
+
+
+def test_min_chunk_size_refusals(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="min_chunk_size"):
+        pystargz.open(tmp_path / "x.esgz", "w", min_chunk_size=-1)
+    with pytest.raises(ValueError, match="compression level"):
+        pystargz.open(tmp_path / "y.esgz", "w", min_chunk_size=1000, compression_level=12)
+    with pytest.raises(ValueError, match="innerOffset"):
+        pystargz.build(DATA / "mixed.tar", tmp_path / "z.stargz", format="stargz", min_chunk_size=1000)
+
+
 def test_build_result_describes_the_blob(tmp_path: Path) -> None:
     blob = tmp_path / "mixed.esgz"
     result = pystargz.build(DATA / "mixed.tar", blob)
@@ -115,6 +257,7 @@ def test_build_accepts_gzip_input_and_file_objects(compression: str, tmp_path: P
 
 def test_build_accepts_zstd_input(tmp_path: Path) -> None:
     import zstandard  # a dev dependency (pystargz[zstd] for users)
+
     compressed = tmp_path / "mixed.tar.zst"
     compressed.write_bytes(zstandard.ZstdCompressor().compress((DATA / "mixed.tar").read_bytes()))
     from_zstd = pystargz.build(compressed, tmp_path / "z.esgz")
@@ -229,10 +372,17 @@ def layers(draw: st.DrawFn) -> bytes:
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=60)
-@given(layer=layers(), chunk_size=st.sampled_from([100, 1000, 4096, 1 << 20]), level=st.integers(0, 9))
-def test_round_trip_against_tarfile(layer: bytes, chunk_size: int, level: int) -> None:
+@given(
+    layer=layers(),
+    chunk_size=st.sampled_from([100, 1000, 4096, 1 << 20]),
+    level=st.integers(0, 9),
+    min_chunk_size=st.sampled_from([0, 1, 1000, 65536]),
+)
+def test_round_trip_against_tarfile(layer: bytes, chunk_size: int, level: int, min_chunk_size: int) -> None:
     out = io.BytesIO()
-    pystargz.build(io.BytesIO(layer), out, chunk_size=chunk_size, compression_level=level)
+    pystargz.build(
+        io.BytesIO(layer), out, chunk_size=chunk_size, compression_level=level, min_chunk_size=min_chunk_size
+    )
     with pystargz.open(out.getvalue()) as reader, tarfile.open(fileobj=io.BytesIO(layer)) as tar:
         for info in tar:
             member = reader.getmember(clean_name(info.name))

@@ -90,6 +90,7 @@ def open(
     format: Format = "estargz",
     workers: int | None = None,
     backend: str | None = None,
+    min_chunk_size: int = 0,
 ) -> StargzWriter: ...
 
 

@@ -91,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("--legacy", action="store_true", help="write legacy stargz (47-byte footer)")
     convert.add_argument("--workers", type=int, help="compression threads (default: all cores)")
+    convert.add_argument(
+        "--min-chunk-size",
+        type=int,
+        default=0,
+        metavar="N",
+        help="pack small files into one gzip member until it holds N compressed bytes (default 0: off)",
+    )
     convert.add_argument("--json", action="store_true")
     convert.set_defaults(func=_convert)
 
@@ -227,6 +234,7 @@ def _convert(args: argparse.Namespace) -> None:
                 format="stargz" if args.legacy else "estargz",
                 workers=args.workers,
                 progress=progress,
+                min_chunk_size=args.min_chunk_size,
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None

@@ -10,6 +10,10 @@ first and adds the landmark file.
 Members are independent, so they are compressed on all cores a batch at a
 time (memory stays O(chunk size x workers)); the bytes written do not depend
 on the number of workers, unlike Go's Build, which splits the layer by CPU count.
+
+With ``min_chunk_size`` small files share members (``innerOffset``), as in
+Go's ``WithMinChunkSize``; :mod:`pystargz.packing` compresses those
+sequentially, because where a member ends depends on its compressed size.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pystargz.compression import Backend, compress_parallel, get_backend
 from pystargz.errors import CompressionError, StargzError
 from pystargz.footer import Layout, build_footer
 from pystargz.members import clean_name
+from pystargz.packing import PackedMembers
 from pystargz.toc import (
     LANDMARK_CONTENTS,
     NO_PREFETCH_LANDMARK,
@@ -122,6 +127,10 @@ class _Members:
         self.close_member()
         return self.count
 
+    def start_chunk(self, new_member: bool) -> tuple[int, int]:
+        """Every chunk starts a member here: ``(its index, innerOffset 0)`` (see :class:`PackedMembers`)."""
+        return self.next_member(), 0
+
     def flush(self, *, wait: bool = False) -> None:
         """Starts compressing the queued members; writes the batch before it, or all with ``wait``."""
         previous, self._in_flight = self._in_flight, None
@@ -164,7 +173,12 @@ class StargzWriter:
 
     Entries keep the order and duplicates they are given; no landmark is added
     (:func:`build` adds one).  ``close()`` writes the TOC and footer and returns
-    the :class:`BuildResult`.
+    the :class:`BuildResult`.  With ``min_chunk_size`` > 0 a chunk stays in the
+    current gzip member (at an ``innerOffset``) until that member holds
+    ``min_chunk_size`` compressed bytes.  Members are then compressed one after
+    the other with zlib (levels 0-9); ``workers`` and ``backend`` only matter
+    for the TOC member.  Legacy stargz readers know no ``innerOffset``, so
+    ``format="stargz"`` refuses it.
     """
 
     def __init__(
@@ -176,19 +190,29 @@ class StargzWriter:
         format: Format = "estargz",
         workers: int | None = None,
         backend: str | None = None,
+        min_chunk_size: int = 0,
     ) -> None:
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, not {chunk_size}")
+        if min_chunk_size < 0:
+            raise ValueError(f"min_chunk_size must not be negative, not {min_chunk_size}")
         if format not in ("estargz", "stargz"):
             raise ValueError(f"format must be 'estargz' or 'stargz', not {format!r}")
+        if min_chunk_size and format != "estargz":
+            raise ValueError("min_chunk_size needs format 'estargz' (legacy readers know no innerOffset)")
         self._owns_dst = isinstance(dst, (str, os.PathLike))
         self._dst: BinaryIO = open(dst, "wb") if isinstance(dst, (str, os.PathLike)) else dst  # noqa: SIM115
         self._backend = get_backend(backend)
         self.chunk_size = chunk_size
         self.compression_level = compression_level
         self.layout = Layout.ESTARGZ if format == "estargz" else Layout.LEGACY
-        batch = max(1, workers or os.cpu_count() or 1) * max(chunk_size, 1 << 20) * 2
-        self._members = _Members(self._dst, self._backend, compression_level, batch)
+        self.min_chunk_size = min_chunk_size
+        self._members: _Members | PackedMembers
+        if min_chunk_size > 0:
+            self._members = PackedMembers(self._dst, compression_level, min_chunk_size)
+        else:
+            batch = max(1, workers or os.cpu_count() or 1) * max(chunk_size, 1 << 20) * 2
+            self._members = _Members(self._dst, self._backend, compression_level, batch)
         self._entries: list[_PendingEntry] = []
         self._last_uname: dict[int, str] = {}
         self._last_gname: dict[int, str] = {}
@@ -220,6 +244,12 @@ class StargzWriter:
         tarfile keeps in ``tarinfo.name`` (tarfile drops a directory's
         trailing "/", which the Go writer keeps).
         """
+        self._add_entry(tarinfo, fileobj, toc_name, landmark=False)
+
+    def _add_entry(
+        self, tarinfo: tarfile.TarInfo, fileobj: BinaryIO | None, toc_name: str | None, *, landmark: bool
+    ) -> None:
+        """Adds one entry; a ``landmark``'s data always opens a new member (Go's Build does so)."""
         if self._result is not None:
             raise ValueError("the writer is closed")
         kind = _entry_type(tarinfo)
@@ -234,7 +264,7 @@ class StargzWriter:
             return
         if fileobj is None:
             raise ValueError(f"{tarinfo.name!r}: a regular file of {tarinfo.size} bytes needs a fileobj")
-        self._add_data(entry, fileobj, tarinfo.size)
+        self._add_data(entry, fileobj, tarinfo.size, landmark=landmark)
 
     def add(
         self, name: str | os.PathLike[str], arcname: str | None = None, *, recursive: bool = True
@@ -266,7 +296,7 @@ class StargzWriter:
         info.size = len(LANDMARK_CONTENTS)
         info.mtime = 0
         info.mode = 0
-        self.addfile(info, io.BytesIO(LANDMARK_CONTENTS))
+        self._add_entry(info, io.BytesIO(LANDMARK_CONTENTS), None, landmark=True)
 
     # ---- internals ----
 
@@ -290,15 +320,15 @@ class StargzWriter:
             entry.size = info.size
         return entry
 
-    def _add_data(self, entry: TOCEntry, fileobj: BinaryIO, size: int) -> None:
-        """Each chunk starts a member; the tar padding stays in the last chunk's member."""
+    def _add_data(self, entry: TOCEntry, fileobj: BinaryIO, size: int, *, landmark: bool) -> None:
+        """Each chunk starts a member (or packs into one); tar padding stays in the last chunk's member."""
         whole = hashlib.sha256()
         first = entry
         written = 0
         while written < size:
             step = min(self.chunk_size, size - written)
             data = _read_exactly(fileobj, step, entry.name)
-            member = self._members.next_member()
+            member, entry.inner_offset = self._members.start_chunk(new_member=landmark)
             self._members.write(data)
             whole.update(data)
             # Go records chunkSize on every full-size chunk, the last one included.
@@ -369,6 +399,7 @@ def build(
     workers: int | None = None,
     backend: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    min_chunk_size: int = 0,
 ) -> BuildResult:
     """Converts a tar layer (plain, gzip or zstd) into an eStargz blob, as Go's ``estargz.Build``.
 
@@ -381,6 +412,9 @@ def build(
     semantics; Go refuses them).  ``format="stargz"`` writes legacy stargz:
     47-byte footer, no chunk digests, no landmark.  ``progress(done, total)``
     is called after each entry with the entries written so far.
+    ``min_chunk_size`` packs small files into shared members (see
+    :class:`StargzWriter`); the landmark always opens a new member, so the
+    files after it pack into the landmark's member.
     """
     with _plain_tar(src) as plain, tarfile.open(fileobj=plain, mode="r:") as tar:
         entries = _last_of_each_name(plain, _members(tar))
@@ -394,6 +428,7 @@ def build(
             format=format,
             workers=workers,
             backend=backend,
+            min_chunk_size=min_chunk_size,
         ) as writer:
             first = [item for item in ordered if item.prioritized]
             rest = [item for item in ordered if not item.prioritized]
