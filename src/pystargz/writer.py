@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import BinaryIO, Literal, cast
 
 from pystargz.compression import Backend, compress_parallel, get_backend
+from pystargz.compression.base import check_level
 from pystargz.errors import CompressionError, StargzError
 from pystargz.footer import Layout, build_footer
 from pystargz.members import clean_name
@@ -208,11 +209,17 @@ class StargzWriter:
         self.layout = Layout.ESTARGZ if format == "estargz" else Layout.LEGACY
         self.min_chunk_size = min_chunk_size
         self._members: _Members | PackedMembers
-        if min_chunk_size > 0:
-            self._members = PackedMembers(self._dst, compression_level, min_chunk_size)
-        else:
-            batch = max(1, workers or os.cpu_count() or 1) * max(chunk_size, 1 << 20) * 2
-            self._members = _Members(self._dst, self._backend, compression_level, batch)
+        try:
+            if min_chunk_size > 0:
+                self._members = PackedMembers(self._dst, compression_level, min_chunk_size)
+            else:
+                check_level(compression_level, self._backend.max_level)
+                batch = max(1, workers or os.cpu_count() or 1) * max(chunk_size, 1 << 20) * 2
+                self._members = _Members(self._dst, self._backend, compression_level, batch)
+        except ValueError:
+            if self._owns_dst:
+                self._dst.close()
+            raise
         self._entries: list[_PendingEntry] = []
         self._last_uname: dict[int, str] = {}
         self._last_gname: dict[int, str] = {}
