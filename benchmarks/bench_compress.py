@@ -40,7 +40,7 @@ from typing import Any
 
 from tests.layers import MAX_BYTES, make_tree_tar, real_tree
 
-from benchmarks.bench_read import busy_cpu_seconds, own_cpu_seconds
+from benchmarks.common import busy_cpu_seconds, own_cpu_seconds
 from pystargz.compression import Backend, compress_parallel, get_backend
 
 DEFAULT_REPEAT = 3

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -43,6 +42,9 @@ from tests.interop.peer import BenchWhat, GoPeer, build_peer
 from tests.layers import MAX_BYTES, make_tree_tar, real_tree
 
 import pystargz
+from benchmarks.common import MB, add_run_options, machine_facts, noise_line, progress, with_noise
+
+# bench_compress imports these two from here; they live in benchmarks.common.
 from pystargz.compression import get_backend
 
 DEFAULT_REPEAT = 5
@@ -51,7 +53,6 @@ QUICK_MAX_BYTES = 4 << 20
 SAMPLE_FILES = 200
 SAMPLE_SEED = 20240229
 BACKENDS = ("native", "python")
-MB = 1_000_000
 
 OPEN_KEY = "open/pystargz-native"
 READ_ALL_KEY = "readall/pystargz-native-read_files"
@@ -336,47 +337,12 @@ def target_met(rows: Sequence[Row], key: str) -> bool:
     return ratio is not None and ratio >= TARGETS[key]
 
 
-def busy_cpu_seconds() -> float | None:
-    """CPU time every process on the machine has used since boot (Linux ``/proc/stat``); None elsewhere."""
-    try:
-        fields = Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0].split()
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_seconds() -> float:
-    """CPU time of this process and the children it waited for (the Go peer, gzip)."""
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
-
-
 def measure_with_noise(peer: GoPeer, layer: Layer, repeat: int) -> tuple[list[Row], float | None]:
     """The rows, and the share of the machine's CPUs other processes used meanwhile.
 
     This machine may be shared: a share above a few percent means the figures are noisy.
     """
-    busy, own, start = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
-    rows = measure(peer, layer, repeat)
-    busy_after, wall = busy_cpu_seconds(), time.perf_counter() - start
-    if busy is None or busy_after is None:
-        return rows, None
-    others = (busy_after - busy) - (own_cpu_seconds() - own)
-    return rows, max(0.0, others / (wall * (os.cpu_count() or 1)))
-
-
-def machine_facts() -> dict[str, Any]:
-    go = shutil.which("go") or "go"
-    go_version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout
-    return {
-        "cpu_count": os.cpu_count(),
-        "native_backend": pystargz.native_backend,
-        "python_backend": get_backend("python").name,
-        "python": platform.python_version(),
-        "go": go_version.strip(),
-        "platform": platform.platform(),
-    }
+    return with_noise(lambda: measure(peer, layer, repeat))
 
 
 def to_json(report: Report) -> dict[str, Any]:
@@ -444,7 +410,7 @@ def render(report: Report) -> str:
         f"(Go estargz.Build, default options, GOMAXPROCS 1: {layer.build_seconds:.2f} s)",
         f"machine: {machine['cpu_count']} CPUs, native backend {machine['native_backend']}, "
         f"Python {machine['python']} ({machine['python_backend']}), {machine['go']}",
-        f"         {_noise(machine)}",
+        f"         {noise_line(machine)}",
         "",
         _table_cells("operation", "implementation", "median", "MB/s", "Go/pystargz", "target"),
     ]
@@ -455,13 +421,6 @@ def render(report: Report) -> str:
             shown = ""
     lines += ["", *_notes(rows)]
     return "\n".join(lines)
-
-
-def _noise(machine: dict[str, Any]) -> str:
-    share = machine["other_cpu_share"]
-    if share is None:
-        return "other load unknown"
-    return f"other processes used {share:.0%} of the CPUs while timing{' (noisy!)' if share > 0.05 else ''}"
 
 
 def _table_line(rows: Sequence[Row], row: Row, title: str) -> str:
@@ -508,36 +467,15 @@ def _notes(rows: Sequence[Row]) -> list[str]:
 # ---- command line ----
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_read", description=__doc__.splitlines()[0]
     )
-    parser.add_argument(
-        "--repeat",
-        type=_positive,
-        default=None,
-        help=f"timed runs per figure (default {DEFAULT_REPEAT}; 1 with --quick)",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"smoke test: a tree cut to {QUICK_MAX_BYTES >> 20} MiB of files, one run",
-    )
-    parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the results here")
+    add_run_options(parser, default_repeat=DEFAULT_REPEAT, quick_max_bytes=QUICK_MAX_BYTES)
     return parser.parse_args(argv)
 
 
 def run(workdir: Path, *, repeat: int, quick: bool) -> Report:
-    def progress(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
     progress("building the Go peer...")
     peer = GoPeer(build_peer(workdir / "peer"))
     progress("building the layer (tar, then estargz.Build)...")

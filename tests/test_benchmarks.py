@@ -1,9 +1,9 @@
 """Each benchmark runs once, in its quick mode, so that none of them rots.
 
 Only completion and the shape of the results are checked, never speed: a
-busy machine must not fail the test run.  The read benchmark needs the Go
-peer, which must build: a missing Go toolchain fails this test, as it fails
-the interop tests.
+busy machine must not fail the test run.  The read and build benchmarks need
+the Go peer, which must build: a missing Go toolchain fails these tests, as it
+fails the interop tests.
 """
 
 from __future__ import annotations
@@ -37,6 +37,16 @@ READ_ROWS = {
     "readsome/pystargz-python-extractfile",
 }
 
+BUILD_ROWS = {
+    "defaults/go-allprocs",
+    "defaults/go-1proc",
+    "defaults/pystargz",
+    "defaults/pystargz-workers1",
+    "level1/go-allprocs",
+    "level1/go-1proc",
+    "level1/pystargz",
+}
+
 
 @pytest.mark.go
 def test_bench_read_quick(tmp_path: Path) -> None:
@@ -57,3 +67,29 @@ def test_bench_read_quick(tmp_path: Path) -> None:
         assert row["seconds"], key
         assert all(seconds > 0 for seconds in row["seconds"]), key
         assert row["median"] > 0, key
+
+
+@pytest.mark.go
+def test_bench_build_quick(tmp_path: Path) -> None:
+    out = tmp_path / "bench_build.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_build", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    # Exit status 1 means a check failed (a blob that does not verify): the report says which.
+    assert proc.returncode == 0, f"the benchmark failed:\n{proc.stdout}\n{proc.stderr}"
+    report = json.loads(out.read_text(encoding="utf-8"))
+    rows = {row["key"]: row for row in report["rows"]}
+    assert set(rows) == BUILD_ROWS
+    for key, row in rows.items():
+        assert row["seconds"], key
+        assert all(seconds > 0 for seconds in row["seconds"]), key
+        assert row["median"] > 0, key
+        assert row["blob_bytes"] > 0, key
+    assert {target["key"] for target in report["targets"]} == {"defaults/pystargz", "level1/pystargz"}
+    assert report["checks"]
+    assert all(check["ok"] for check in report["checks"]), report["checks"]
