@@ -82,19 +82,21 @@ class BuildResult:
 class _Members:
     """Gzip members in blob order: collects their uncompressed bytes, compresses in batches.
 
-    A batch is compressed (on all cores) while the caller prepares the next
-    one; at most two batches are in memory.  Offsets of members are known
-    only once their batch is written, so TOC entries refer to members by
-    index until the writer resolves them at close.
+    A single "stage" thread takes batches in order and hashes, compresses (on
+    all cores) and writes each, while the caller prepares the next; at most
+    two batches are in memory.  Offsets of members are known only once their
+    batch is written, so TOC entries refer to members by index until the
+    writer resolves them at close (after :meth:`flush` with ``wait``).
     """
 
-    def __init__(self, out: BinaryIO, backend: Backend, level: int, batch_bytes: int) -> None:
+    def __init__(self, out: BinaryIO, backend: Backend, level: int, workers: int, batch_bytes: int) -> None:
         self._out = out
+        self._workers = workers
         self._backend = backend
         self._level = level
         self._batch_bytes = batch_bytes
         self._current = bytearray()
-        self._queued: list[bytes] = []
+        self._queued: list[bytearray] = []
         self._queued_bytes = 0
         self.offsets: list[int] = []  # compressed start of each member, as batches complete
         self.count = 0  # members closed so far
@@ -103,7 +105,7 @@ class _Members:
         self.diff_hash = hashlib.sha256()
         self.blob_hash = hashlib.sha256()
         self._stage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pystargz-writer")
-        self._in_flight: Future[list[bytes]] | None = None
+        self._in_flight: list[Future[None]] = []
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Appends uncompressed bytes to the member being built."""
@@ -113,10 +115,7 @@ class _Members:
         """Ends the current member (an empty one is not written)."""
         if not self._current:
             return
-        piece = bytes(self._current)
-        self._current.clear()
-        self.diff_hash.update(piece)
-        self.uncompressed_size += len(piece)
+        piece, self._current = self._current, bytearray()
         self._queued.append(piece)
         self._queued_bytes += len(piece)
         self.count += 1
@@ -133,22 +132,25 @@ class _Members:
         return self.next_member(), 0
 
     def flush(self, *, wait: bool = False) -> None:
-        """Starts compressing the queued members; writes the batch before it, or all with ``wait``."""
-        previous, self._in_flight = self._in_flight, None
+        """Hands the queued members to the stage; waits for it to finish all batches with ``wait``."""
         if self._queued:
-            self._in_flight = self._stage.submit(compress_parallel, self._backend, self._queued, self._level)
+            self._in_flight.append(self._stage.submit(self._hash_compress_write, self._queued))
             self._queued = []
             self._queued_bytes = 0
-        if previous is not None:
-            self._write_batch(previous.result())
-        if wait and self._in_flight is not None:
-            in_flight, self._in_flight = self._in_flight, None
-            self._write_batch(in_flight.result())
+        while len(self._in_flight) > (0 if wait else 1):
+            self._in_flight.pop(0).result()
 
-    def _write_batch(self, members: list[bytes]) -> None:
+    def _hash_compress_write(self, pieces: list[bytearray]) -> None:
+        """The stage's work for one batch; batches run one after another, so order holds."""
+        for piece in pieces:
+            self.diff_hash.update(piece)
+            self.uncompressed_size += len(piece)
+        members = compress_parallel(self._backend, pieces, self._level, self._workers)
+        position = self.size
         for member in members:
-            self.offsets.append(self.size)
-            self.write_raw(member)
+            self.offsets.append(position)
+            position += len(member)
+        self.write_raw(b"".join(members))
 
     def shutdown(self) -> None:
         """Stops the compression stage (after an error, without waiting for a batch in flight)."""
@@ -214,8 +216,9 @@ class StargzWriter:
                 self._members = PackedMembers(self._dst, compression_level, min_chunk_size)
             else:
                 check_level(compression_level, self._backend.max_level)
-                batch = max(1, workers or os.cpu_count() or 1) * max(chunk_size, 1 << 20) * 2
-                self._members = _Members(self._dst, self._backend, compression_level, batch)
+                threads = max(1, workers or os.cpu_count() or 1)
+                batch = threads * max(chunk_size, 1 << 20) * 2
+                self._members = _Members(self._dst, self._backend, compression_level, threads, batch)
         except ValueError:
             if self._owns_dst:
                 self._dst.close()
@@ -329,24 +332,29 @@ class StargzWriter:
 
     def _add_data(self, entry: TOCEntry, fileobj: BinaryIO, size: int, *, landmark: bool) -> None:
         """Each chunk starts a member (or packs into one); tar padding stays in the last chunk's member."""
-        whole = hashlib.sha256()
+        # One hash pass per byte: a single-chunk file's digest is its chunk's digest.
+        whole = hashlib.sha256() if size > self.chunk_size else None
         first = entry
         written = 0
+        chunk_digest = ""
         while written < size:
             step = min(self.chunk_size, size - written)
             data = _read_exactly(fileobj, step, entry.name)
             member, entry.inner_offset = self._members.start_chunk(new_member=landmark)
             self._members.write(data)
-            whole.update(data)
+            if whole is not None:
+                whole.update(data)
+            if whole is None or self.layout is Layout.ESTARGZ:
+                chunk_digest = _sha256(data)
             # Go records chunkSize on every full-size chunk, the last one included.
             entry.chunk_size = step if step == self.chunk_size else 0
             entry.chunk_offset = written
             if self.layout is Layout.ESTARGZ:
-                entry.chunk_digest = _sha256(data)
+                entry.chunk_digest = chunk_digest
             self._entries.append(_PendingEntry(entry, member))
             written += step
             entry = TOCEntry(name=first.name, type="chunk")
-        first.digest = "sha256:" + whole.hexdigest()
+        first.digest = chunk_digest if whole is None else "sha256:" + whole.hexdigest()
         padding = -size % BLOCK
         if padding:
             self._members.write(bytes(padding))

@@ -123,8 +123,10 @@ def extract_parallel(backend: Backend, data: Buffer, spans: Sequence[Span], limi
     return results
 
 
-def compress_parallel(backend: Backend, pieces: Sequence[Buffer], level: int) -> list[bytes]:
-    """Like ``backend.compress_batch`` (the same bytes) but on all cores.
+def compress_parallel(
+    backend: Backend, pieces: Sequence[Buffer], level: int, workers: int | None = None
+) -> list[bytes]:
+    """Like ``backend.compress_batch`` (the same bytes) but on ``workers`` threads (default: all cores).
 
     Each piece is its own member, so how pieces are cut into runs cannot change
     the output.  The caller's thread compresses the first run itself, then keeps
@@ -134,7 +136,7 @@ def compress_parallel(backend: Backend, pieces: Sequence[Buffer], level: int) ->
     check_level(level, backend.max_level)
     sizes = [memoryview(piece).nbytes for piece in pieces]
     total = sum(sizes)
-    workers = os.cpu_count() or 1
+    workers = min(workers or os.cpu_count() or 1, os.cpu_count() or 1)
     if workers == 1 or len(pieces) < 2 or total < PARALLEL_MIN_BYTES:
         return backend.compress_batch(pieces, level)
     runs = _split(sizes, max(2, min(workers * RUNS_PER_WORKER, total // COMPRESS_RUN_MIN_BYTES)))
