@@ -19,7 +19,6 @@ from pystargz.members import StargzInfo
 from pystargz.reader import StargzReader
 from pystargz.writer import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL
 
-TYPE_NAMES = {"0": "reg", "5": "dir", "2": "symlink", "1": "hardlink", "3": "char", "4": "block", "6": "fifo"}
 TYPE_MODE_BITS = {
     "reg": stat.S_IFREG,
     "dir": stat.S_IFDIR,
@@ -129,14 +128,10 @@ def _ls(args: argparse.Namespace) -> None:
             print(_long_line(member) if args.long else member.name)
 
 
-def _type_name(member: StargzInfo) -> str:
-    return TYPE_NAMES.get(member.type.decode("ascii"), "?")
-
-
 def _member_json(member: StargzInfo) -> dict[str, Any]:
     return {
         "name": member.name,
-        "type": _type_name(member),
+        "type": member.entry.type,
         "size": member.size,
         "mode": member.mode,
         "mtime": member.mtime,
@@ -154,7 +149,7 @@ def _member_json(member: StargzInfo) -> dict[str, Any]:
 
 
 def _long_line(member: StargzInfo) -> str:
-    kind = _type_name(member)
+    kind = member.entry.type
     mode = stat.filemode(TYPE_MODE_BITS.get(kind, 0) | (member.mode & 0o7777))
     owner = f"{member.uname or member.uid}/{member.gname or member.gid}"
     size = f"{member.devmajor},{member.devminor}" if member.ischr() or member.isblk() else str(member.size)

@@ -6,9 +6,9 @@ import tarfile
 from typing import NamedTuple
 
 from pystargz.errors import TOCError
-from pystargz.toc import TOCEntry, parse_modtime
+from pystargz.toc import EntryType, TOCEntry, parse_modtime
 
-TAR_TYPES: dict[str, bytes] = {
+TAR_TYPES: dict[EntryType, bytes] = {
     "reg": tarfile.REGTYPE,
     "dir": tarfile.DIRTYPE,
     "symlink": tarfile.SYMTYPE,
@@ -179,8 +179,7 @@ class StargzInfo:
         return info
 
     def __repr__(self) -> str:
-        kind = next((k for k, v in TAR_TYPES.items() if v == self.type), "?")
-        return f"<StargzInfo {self.name!r} {kind} size={self.size}>"
+        return f"<StargzInfo {self.name!r} {self.entry.type} size={self.size}>"
 
 
 def member_from_entry(

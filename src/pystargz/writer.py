@@ -35,7 +35,7 @@ from pystargz.compression import Backend, compress_parallel, get_backend
 from pystargz.compression.base import check_level
 from pystargz.errors import CompressionError, StargzError
 from pystargz.footer import Layout, build_footer
-from pystargz.members import clean_name
+from pystargz.members import TAR_TYPES, clean_name
 from pystargz.packing import PackedMembers
 from pystargz.toc import (
     LANDMARK_CONTENTS,
@@ -588,18 +588,14 @@ def _entry_type(info: tarfile.TarInfo) -> EntryType:
     if info.issparse():
         raise BuildError(f"{info.name!r}: sparse files are not supported (Go refuses them too)")
     if info.isreg():
-        return "reg"
-    for test, kind in (
-        (info.isdir, "dir"),
-        (info.issym, "symlink"),
-        (info.islnk, "hardlink"),
-        (info.ischr, "char"),
-        (info.isblk, "block"),
-        (info.isfifo, "fifo"),
-    ):
-        if test():
-            return kind  # type: ignore[return-value]
-    raise BuildError(f"{info.name!r}: unsupported tar entry type {info.type!r}")
+        return "reg"  # tarfile counts the old-style "\0" and contiguous "7" types as regular too
+    kind = _KIND_OF_TAR_TYPE.get(info.type)
+    if kind is None:
+        raise BuildError(f"{info.name!r}: unsupported tar entry type {info.type!r}")
+    return kind
+
+
+_KIND_OF_TAR_TYPE: dict[bytes, EntryType] = {flag: kind for kind, flag in TAR_TYPES.items()}
 
 
 def _raw_name(plain: BinaryIO, info: tarfile.TarInfo) -> str:
