@@ -22,11 +22,10 @@ before a chunk.
 from __future__ import annotations
 
 import hashlib
-import struct
 import zlib
 from typing import BinaryIO
 
-from pystargz.compression.base import ZLIB_MAX_LEVEL, check_level, gzip_header
+from pystargz.compression.base import ZLIB_MAX_LEVEL, check_level, gzip_header, gzip_trailer
 
 # Raw deflate, 32 KiB window, zlib's default memory level: what the batch compressors use too.
 RAW_DEFLATE_WBITS = -zlib.MAX_WBITS
@@ -92,7 +91,7 @@ class PackedMembers:
         if self._deflater is None:
             return
         self._emit(self._deflater.flush(zlib.Z_FINISH))
-        self._emit(_gzip_trailer(self._crc, self._member_in))
+        self._emit(gzip_trailer(self._crc, self._member_in))
         self._deflater = None
 
     def flush(self, *, wait: bool = False) -> None:
@@ -119,8 +118,3 @@ class PackedMembers:
         """Writes compressed bytes of the open member, counting them toward ``min_chunk_size``."""
         self._member_out += len(data)
         self.write_raw(data)
-
-
-def _gzip_trailer(crc: int, length: int) -> bytes:
-    """RFC 1952 trailer: CRC32 and ISIZE (the length modulo 2**32), little endian."""
-    return struct.pack("<II", crc, length & 0xFFFFFFFF)

@@ -10,6 +10,7 @@ only.
 from __future__ import annotations
 
 import enum
+import struct
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
@@ -105,6 +106,11 @@ def gzip_header(level: int) -> bytes:
     """
     xfl = XFL_SLOWEST if level >= ZLIB_MAX_LEVEL else XFL_FASTEST if level <= 1 else 0
     return GZIP_HEADER_START + bytes((xfl, GZIP_OS_UNKNOWN))
+
+
+def gzip_trailer(crc: int, length: int) -> bytes:
+    """The 8-byte member trailer: CRC32 of the data and its length modulo 2**32, little endian."""
+    return struct.pack("<II", crc, length & 0xFFFFFFFF)
 
 
 def compress_error_for(status: int, index: int) -> Exception:

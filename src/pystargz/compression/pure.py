@@ -27,6 +27,7 @@ from pystargz.compression.base import (
     Status,
     check_level,
     gzip_header,
+    gzip_trailer,
 )
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
@@ -120,8 +121,7 @@ def gzip_member(piece: Buffer, level: int) -> bytes:
     else:
         deflater = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY)
         body = deflater.compress(piece) + deflater.flush()
-    trailer = struct.pack("<II", zlib.crc32(piece), memoryview(piece).nbytes & 0xFFFFFFFF)
-    return b"".join((gzip_header(level), body, trailer))
+    return b"".join((gzip_header(level), body, gzip_trailer(zlib.crc32(piece), memoryview(piece).nbytes)))
 
 
 class PureBackend:
