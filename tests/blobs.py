@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
 import struct
 import tarfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from hypothesis import strategies as st
 
 from pystargz.footer import Layout, build_footer
 from pystargz.members import TAR_TYPES
@@ -212,3 +215,31 @@ def tar_contents(blob: bytes) -> dict[str, bytes]:
                 assert extracted is not None
                 contents[clean_name(info.name)] = extracted.read()
     return contents
+
+
+# ---- test data shared by the native and compression tests ----
+
+TEXT = b"".join(b"line %d of some text that compresses well\n" % i for i in range(400))
+
+
+def noise(size: int, seed: int = 0) -> bytes:
+    """Incompressible bytes, the same for the same seed."""
+    return random.Random(seed).randbytes(size)
+
+
+RANDOM = noise(5000)
+
+
+@st.composite
+def payloads(draw: st.DrawFn) -> bytes:
+    kind = draw(st.sampled_from(["empty", "binary", "repeat", "noise", "text"]))
+    if kind == "empty":
+        return b""
+    if kind == "binary":
+        return draw(st.binary(max_size=2000))
+    if kind == "repeat":
+        return draw(st.binary(min_size=1, max_size=16)) * draw(st.integers(1, 40000))
+    if kind == "noise":
+        return noise(draw(st.integers(1, 100_000)), draw(st.integers(0, 1 << 30)))
+    start = draw(st.integers(0, len(TEXT)))
+    return TEXT[start : start + draw(st.integers(0, len(TEXT)))]

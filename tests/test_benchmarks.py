@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,19 +49,28 @@ BUILD_ROWS = {
 }
 
 
-@pytest.mark.go
-def test_bench_read_quick(tmp_path: Path) -> None:
-    out = tmp_path / "bench_read.json"
+def run_quick(module: str, tmp_path: Path) -> dict[str, Any]:
+    """Runs ``python -m benchmarks.MODULE --quick --json`` and returns its report.
+
+    A non-zero exit (for bench_build: a check failed) fails the test with the output.
+    """
+    out = tmp_path / f"{module}.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_read", "--quick", "--json", str(out)],
+        [sys.executable, "-m", f"benchmarks.{module}", "--quick", "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
-    assert proc.returncode == 0, f"the benchmark failed:\n{proc.stderr}"
-    report = json.loads(out.read_text(encoding="utf-8"))
+    assert proc.returncode == 0, f"the benchmark failed:\n{proc.stdout}\n{proc.stderr}"
+    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return report
+
+
+@pytest.mark.go
+def test_bench_read_quick(tmp_path: Path) -> None:
+    report = run_quick("bench_read", tmp_path)
     rows = {row["key"]: row for row in report["rows"]}
     assert set(rows) == READ_ROWS
     for key, row in rows.items():
@@ -71,18 +81,7 @@ def test_bench_read_quick(tmp_path: Path) -> None:
 
 @pytest.mark.go
 def test_bench_build_quick(tmp_path: Path) -> None:
-    out = tmp_path / "bench_build.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_build", "--quick", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    # Exit status 1 means a check failed (a blob that does not verify): the report says which.
-    assert proc.returncode == 0, f"the benchmark failed:\n{proc.stdout}\n{proc.stderr}"
-    report = json.loads(out.read_text(encoding="utf-8"))
+    report = run_quick("bench_build", tmp_path)
     rows = {row["key"]: row for row in report["rows"]}
     assert set(rows) == BUILD_ROWS
     for key, row in rows.items():
@@ -93,3 +92,11 @@ def test_bench_build_quick(tmp_path: Path) -> None:
     assert {target["key"] for target in report["targets"]} == {"defaults/pystargz", "level1/pystargz"}
     assert report["checks"]
     assert all(check["ok"] for check in report["checks"]), report["checks"]
+
+
+def test_bench_compress_quick(tmp_path: Path) -> None:
+    report = run_quick("bench_compress", tmp_path)
+    assert report["rows"]
+    for row in report["rows"]:
+        assert row["compressed_bytes"] > 0, row
+        assert row["seconds"] > 0, row

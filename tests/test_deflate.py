@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import gzip
 import importlib
-import json
 import os
 import random
 import struct
-import subprocess
-import sys
 import threading
 import zlib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,8 +35,8 @@ from pystargz.compression import (
     get_backend,
 )
 from pystargz.compression.base import gzip_header
+from tests.blobs import RANDOM, TEXT, noise, payloads
 
-ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("native", "python")
 LIMIT = 1 << 28
 ZLIB_MAX_LEVEL = 9
@@ -48,14 +44,7 @@ GZIP_OS_UNKNOWN = 255
 XFL_SLOWEST, XFL_FASTEST = 2, 4
 HEADER, TRAILER = 10, 8
 
-TEXT = b"".join(b"line %d of some text that compresses well\n" % i for i in range(400))
 
-
-def noise(size: int, seed: int = 0) -> bytes:
-    return random.Random(seed).randbytes(size)
-
-
-RANDOM = noise(5000)
 PIECES = {
     "empty": b"",
     "one byte": b"x",
@@ -239,23 +228,8 @@ def test_levels_past_9_only_with_libdeflate() -> None:
 # ---- properties ----
 
 
-@st.composite
-def pieces_strategy(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(["empty", "binary", "repeat", "noise", "text"]))
-    if kind == "empty":
-        return b""
-    if kind == "binary":
-        return draw(st.binary(max_size=2000))
-    if kind == "repeat":
-        return draw(st.binary(min_size=1, max_size=16)) * draw(st.integers(1, 40000))
-    if kind == "noise":
-        return noise(draw(st.integers(1, 100_000)), draw(st.integers(0, 1 << 30)))
-    start = draw(st.integers(0, len(TEXT)))
-    return TEXT[start : start + draw(st.integers(0, len(TEXT)))]
-
-
 @given(
-    pieces=st.lists(pieces_strategy(), max_size=6),
+    pieces=st.lists(payloads(), max_size=6),
     name=st.sampled_from(BACKENDS),
     level=st.integers(0, 12),
 )
@@ -484,24 +458,3 @@ def test_c_levels_10_to_12_follow_the_build(c: Any) -> None:
         assert (failed, jobs[0].status) == (
             (0, Status.OK) if pystargz.native_backend == "libdeflate" else (1, Status.ARGS)
         )
-
-
-# ---- the benchmark never rots ----
-
-
-def test_bench_compress_quick(tmp_path: Path) -> None:
-    out = tmp_path / "bench_compress.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_compress", "--quick", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, f"the benchmark failed:\n{proc.stderr}"
-    report = json.loads(out.read_text(encoding="utf-8"))
-    assert report["rows"]
-    for row in report["rows"]:
-        assert row["compressed_bytes"] > 0, row
-        assert row["seconds"] > 0, row

@@ -31,7 +31,16 @@ from pystargz.compression import (
     get_backend,
 )
 from pystargz.errors import CorruptDataError, InternalError, LimitError
-from tests.blobs import FTEXT, deflate_raw, gzip_header, gzip_member, gzip_trailer
+from tests.blobs import (
+    FTEXT,
+    RANDOM,
+    TEXT,
+    deflate_raw,
+    gzip_header,
+    gzip_member,
+    gzip_trailer,
+    payloads,
+)
 
 BACKENDS = ("native", "python")
 LIMIT = 1 << 24
@@ -75,14 +84,6 @@ def agreed(data: bytes, span: Span, limit: int = LIMIT) -> Outcome:
 
 def whole(data: bytes, skip: int = 0, length: int | None = None, start: int = 0) -> Span:
     return Span(start, len(data), skip, (len(data) if length is None else length))
-
-
-def noise(size: int, seed: int = 0) -> bytes:
-    return random.Random(seed).randbytes(size)
-
-
-TEXT = b"".join(b"line %d of some text that compresses well\n" % i for i in range(400))
-RANDOM = noise(5000)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -371,21 +372,6 @@ def test_batch_reports_first_failing_span(backend: str) -> None:
 
 
 # ---- properties: native and python agree ----
-
-
-@st.composite
-def payloads(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(["empty", "binary", "repeat", "noise", "text"]))
-    if kind == "empty":
-        return b""
-    if kind == "binary":
-        return draw(st.binary(max_size=2000))
-    if kind == "repeat":
-        return draw(st.binary(min_size=1, max_size=16)) * draw(st.integers(1, 40000))
-    if kind == "noise":
-        return noise(draw(st.integers(1, 100_000)), draw(st.integers(0, 1 << 30)))
-    start = draw(st.integers(0, len(TEXT)))
-    return TEXT[start : start + draw(st.integers(0, len(TEXT)))]
 
 
 def nul_free(data: bytes) -> bytes:
