@@ -87,7 +87,7 @@ def test_extract_writes_the_files(tmp_path: pathlib.Path) -> None:
         (lambda tmp: tmp / "missing.esgz", "cannot open"),
         (lambda tmp: _write(tmp / "short.esgz", b"\x1f\x8b"), "too small"),
         (lambda tmp: _write(tmp / "cut.esgz", MIXED.read_bytes()[:-10]), "footer"),
-        (lambda tmp: _write(tmp / "zstd.esgz", (DATA / "mixed__zstd.esgz").read_bytes()), "zstd:chunked"),
+        (lambda tmp: _write(tmp / "ext.esgz", (DATA / "up_mixed__ext.esgz").read_bytes()), "external TOC"),
     ],
 )
 def test_bad_blobs_exit_1_with_one_line(tmp_path: pathlib.Path, blob: object, expected: str) -> None:

@@ -114,7 +114,7 @@ def test_tiny_inputs(blob: bytes) -> None:
         pystargz.open(blob)
 
 
-@pytest.mark.parametrize("layout", list(Layout))
+@pytest.mark.parametrize("layout", [Layout.ESTARGZ, Layout.LEGACY])
 def test_footer_alone(layout: Layout) -> None:
     with pytest.raises(TOCError, match="offset 0"):
         pystargz.open(build_footer(0, layout))

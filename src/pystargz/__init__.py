@@ -76,7 +76,12 @@ __all__ = [
 
 @overload
 def open(
-    source: SourceLike, mode: Literal["r"] = "r", *, limits: Limits | None = None, backend: str | None = None
+    source: SourceLike,
+    mode: Literal["r"] = "r",
+    *,
+    limits: Limits | None = None,
+    backend: str | None = None,
+    toc: bytes | str | os.PathLike[str] | None = None,
 ) -> StargzReader: ...
 
 
@@ -100,7 +105,9 @@ def open(source: Any, mode: str = "r", **options: Any) -> StargzReader | StargzW
     Reading: ``source`` is a path, ``bytes``, a seekable binary file object or
     any :class:`RangeSource`; ``limits`` bounds what an untrusted blob may
     cost; ``backend`` picks the inflate code ("native" or "python"; default
-    from ``PYSTARGZ_BACKEND``).  Writing: ``source`` is a path or a binary
+    from ``PYSTARGZ_BACKEND``; zstd:chunked blobs always use zstd); ``toc``
+    is the separate TOC blob (bytes or a path) of an external-TOC blob, which
+    cannot be read without it.  Writing: ``source`` is a path or a binary
     file; the options are those of :class:`StargzWriter`.
     """
     if mode == "r":

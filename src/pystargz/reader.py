@@ -29,11 +29,14 @@ from pystargz.compression import (
     get_backend,
     inflate_member,
 )
-from pystargz.errors import CorruptDataError, FooterError, LimitError, StargzError, TOCError
-from pystargz.footer import MAX_FOOTER_SIZE, Footer, parse_footer
+from pystargz.compression.base import GZIP, Codec
+from pystargz.compression.zstd import ZSTD, ZstdBackend
+from pystargz.errors import CorruptDataError, FooterError, LimitError, SourceError, StargzError, TOCError
+from pystargz.footer import MAX_FOOTER_SIZE, MIN_FOOTER_SIZE, Footer, Layout, parse_footer
 from pystargz.members import Chunk, StargzInfo, clean_name, implicit_dir, member_from_entry
 from pystargz.sources import RangeSource, SourceLike, as_source
 from pystargz.toc import NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC, TOC_TAR_NAME, TOCEntry
+from pystargz.zstdchunked import toc_json_from_frame
 
 TAIL_WINDOW = 64 << 10
 # Reads of many files fetch the blob in windows of about this size...
@@ -76,16 +79,23 @@ class StargzReader:
         limits: Limits | None = None,
         backend: Backend | None = None,
         close_source: bool = False,
+        toc: bytes | None = None,
     ) -> None:
         self.source = source
         self.limits = limits or Limits()
-        self._backend = backend or get_backend()
         self._close_source = close_source
-        self.footer, toc_json = _read_toc(source, self.limits, self._backend)
+        self.footer, toc_json = _read_toc(source, self.limits, toc)
+        # The footer says how the payload is compressed; ``backend`` chooses among the gzip backends.
+        self._backend: Backend
+        self._codec: Codec
+        if self.footer.layout.compression == "zstd":
+            self._backend, self._codec = ZstdBackend(), ZSTD
+        else:
+            self._backend, self._codec = backend or get_backend(), GZIP
         self.toc_json = toc_json
         self.toc_digest = "sha256:" + hashlib.sha256(toc_json).hexdigest()
         self.toc = TOC.from_json(toc_json)
-        self._members, self._by_name = _index(self.toc, self.footer.toc_offset)
+        self._members, self._by_name = _index(self.toc, self.footer.payload_end)
 
     # ---- context manager ----
 
@@ -107,7 +117,8 @@ class StargzReader:
 
     @property
     def format(self) -> str:
-        """``"estargz"`` or ``"stargz"`` (legacy), from the footer."""
+        """The layout from the footer: ``"estargz"``, ``"stargz"`` (legacy), ``"estargz-externaltoc"``,
+        ``"zstdchunked"`` (Go's variant) or ``"zstdchunked-storage"`` (containers/storage's)."""
         return self.footer.layout.value
 
     @property
@@ -235,7 +246,7 @@ class StargzReader:
             return extract_parallel(self._backend, data, spans, limit)
         except SpanFailure as failure:
             raise error_for(
-                failure.status, start + failure.offset, limit, chunks[failure.index].name
+                failure.status, start + failure.offset, limit, chunks[failure.index].name, self._codec
             ) from None
 
     def read_chunk(self, chunk: Chunk) -> bytes:
@@ -245,7 +256,9 @@ class StargzReader:
         try:
             return self._backend.extract(data, Span(0, len(data), chunk.inner_offset, chunk.size), limit)
         except SpanFailure as failure:
-            raise error_for(failure.status, chunk.offset + failure.offset, limit, chunk.name) from None
+            raise error_for(
+                failure.status, chunk.offset + failure.offset, limit, chunk.name, self._codec
+            ) from None
 
     # ---- extraction ----
 
@@ -362,16 +375,27 @@ def _windows(chunks: list[tuple[Chunk, StargzInfo]]) -> Iterator[list[tuple[Chun
 # ---- opening: footer and TOC ----
 
 
-def _read_toc(source: RangeSource, limits: Limits, backend: Backend) -> tuple[Footer, bytes]:
-    """Locates and inflates the TOC: one read of the blob's tail, a second only for a large TOC."""
+def _read_toc(source: RangeSource, limits: Limits, toc_blob: bytes | None) -> tuple[Footer, bytes]:
+    """Locates and decompresses the TOC: one read of the blob's tail, a second only for a large TOC.
+
+    An external-TOC blob has none: its TOC is ``toc_blob``, which the caller fetched.
+    """
     size = source.size
-    if size < MAX_FOOTER_SIZE - 4:
+    if size < MIN_FOOTER_SIZE:
         raise FooterError(f"blob of {size} bytes is too small to be a stargz blob")
     tail_start = max(0, size - TAIL_WINDOW)
     tail = source.read_at(tail_start, size - tail_start)
     footer = parse_footer(tail[-MAX_FOOTER_SIZE:], size)
-    toc_end = size - footer.size
-    compressed_size = toc_end - footer.toc_offset
+    if (footer.layout is Layout.EXTERNAL_TOC) != (toc_blob is not None):
+        raise FooterError(
+            "this blob keeps its TOC in a separate blob (external TOC): pass that blob as toc="
+            if toc_blob is None
+            else f"toc= was given but this {footer.layout.value} blob carries its own TOC"
+        )
+    if toc_blob is not None:
+        return footer, _toc_json_from_member(toc_blob, 0, limits, "TOC blob")
+    compressed_size = footer.toc_size
+    toc_end = footer.toc_offset + compressed_size
     if compressed_size > limits.max_toc_compressed_size:
         raise LimitError(
             f"compressed TOC of {compressed_size} bytes at offset {footer.toc_offset} exceeds "
@@ -381,17 +405,22 @@ def _read_toc(source: RangeSource, limits: Limits, backend: Backend) -> tuple[Fo
         member = tail[footer.toc_offset - tail_start : toc_end - tail_start]
     else:
         member = source.read_at(footer.toc_offset, compressed_size)
+    if footer.layout.compression == "zstd":
+        return footer, toc_json_from_frame(member, footer, limits.max_toc_size)
     return footer, _toc_json_from_member(member, footer.toc_offset, limits)
 
 
-def _toc_json_from_member(member: bytes, offset: int, limits: Limits) -> bytes:
-    """The TOC member is gzip(tar(stargz.index.json)); returns that file's bytes."""
+def _toc_json_from_member(member: bytes, offset: int, limits: Limits, what: str = "TOC member") -> bytes:
+    """The TOC member is gzip(tar(stargz.index.json)); returns that file's bytes.
+
+    ``what`` names it in errors: the TOC member of a blob, or a separate TOC blob.
+    """
     tar_limit = limits.max_toc_size + (64 << 10)
     try:
         tar_bytes, _ = inflate_member(member, tar_limit)
     except SpanFailure as failure:
         raise TOCError(
-            f"cannot inflate the TOC member at offset {offset}: "
+            f"cannot inflate the {what} at offset {offset}: "
             f"{error_for(failure.status, offset + failure.offset, tar_limit)}"
         ) from None
     try:
@@ -399,15 +428,15 @@ def _toc_json_from_member(member: bytes, offset: int, limits: Limits) -> bytes:
             info = tar.next()
             if info is None or info.name != TOC_TAR_NAME or not info.isreg():
                 found = "nothing" if info is None else repr(info.name)
-                raise TOCError(f"TOC member at offset {offset} holds {found}, not {TOC_TAR_NAME!r}")
+                raise TOCError(f"{what} at offset {offset} holds {found}, not {TOC_TAR_NAME!r}")
             if info.size > limits.max_toc_size:
                 raise LimitError(f"TOC of {info.size} bytes exceeds the limit of {limits.max_toc_size}")
             extracted = tar.extractfile(info)
             data = extracted.read() if extracted is not None else b""
     except (tarfile.TarError, EOFError, ValueError) as exc:
-        raise TOCError(f"TOC member at offset {offset} is not a valid tar: {exc}") from None
+        raise TOCError(f"{what} at offset {offset} is not a valid tar: {exc}") from None
     if len(data) != info.size:
-        raise TOCError(f"TOC member at offset {offset} holds {len(data)} of {info.size} TOC bytes")
+        raise TOCError(f"{what} at offset {offset} holds {len(data)} of {info.size} TOC bytes")
     return data
 
 
@@ -521,16 +550,30 @@ def _check_hardlinks(by_name: dict[str, StargzInfo]) -> None:
 
 
 def open_reader(
-    source: SourceLike, *, limits: Limits | None = None, backend: str | None = None
+    source: SourceLike,
+    *,
+    limits: Limits | None = None,
+    backend: str | None = None,
+    toc: bytes | str | os.PathLike[str] | None = None,
 ) -> StargzReader:
     """Opens a blob for reading; see :func:`pystargz.open`."""
+    toc_blob = toc if isinstance(toc, bytes) or toc is None else _read_toc_blob(toc)
     src = as_source(source)
     owns = src is not source
     try:
-        return StargzReader(src, limits=limits, backend=get_backend(backend), close_source=owns)
+        return StargzReader(src, limits=limits, backend=get_backend(backend), close_source=owns, toc=toc_blob)
     except StargzError:
         if owns and hasattr(src, "close"):
             src.close()
         raise
     except RecursionError as exc:
         raise CorruptDataError(f"blob is too deeply nested to parse: {exc}") from None
+
+
+def _read_toc_blob(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of an external TOC blob given by path."""
+    try:
+        with open(path, "rb") as blob:
+            return blob.read()
+    except OSError as exc:
+        raise SourceError(f"cannot read the TOC blob {os.fspath(path)!r}: {exc}") from exc

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from pystargz.errors import CorruptDataError, InternalError, LimitError
@@ -51,6 +51,16 @@ STATUS_MESSAGES: dict[Status, str] = {
 }
 
 
+class Codec(NamedTuple):
+    """How errors name a codec's compressed pieces: gzip members, zstd frames."""
+
+    unit: str
+    messages: Mapping[Status, str]
+
+
+GZIP = Codec("gzip member", STATUS_MESSAGES)
+
+
 class Span(NamedTuple):
     """Bytes ``[skip, skip + length)`` of the members in ``data[start:end]``."""
 
@@ -75,17 +85,19 @@ class SpanFailure(Exception):
         self.offset = offset
 
 
-def error_for(status: int, offset: int, limit: int, entry: str | None = None) -> Exception:
-    """The exception for a failed status: one table for every backend.
+def error_for(
+    status: int, offset: int, limit: int, entry: str | None = None, codec: Codec = GZIP
+) -> Exception:
+    """The exception for a failed status: one table for every backend of a codec.
 
-    ``offset`` is the blob offset of the member that failed.
+    ``offset`` is the blob offset of the member (frame) that failed.
     """
     code = Status(status)
-    where = f"gzip member at offset {offset}" + (f" (entry {entry!r})" if entry else "")
+    where = f"{codec.unit} at offset {offset}" + (f" (entry {entry!r})" if entry else "")
     if code is Status.OUTPUT_TOO_SMALL:
         return LimitError(f"{where} inflates to more than {limit} bytes")
-    if code in STATUS_MESSAGES:
-        return CorruptDataError(f"{STATUS_MESSAGES[code]}: {where}", offset=offset, entry=entry)
+    if code in codec.messages:
+        return CorruptDataError(f"{codec.messages[code]}: {where}", offset=offset, entry=entry)
     if code is Status.NOMEM:
         return MemoryError("the inflate backend could not allocate its state")
     return InternalError(f"inflate backend returned status {code.name} ({status}) for {where}")
