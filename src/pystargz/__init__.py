@@ -96,6 +96,7 @@ def open(
     workers: int | None = None,
     backend: str | None = None,
     min_chunk_size: int = 0,
+    external_toc: bool = False,
 ) -> StargzWriter: ...
 
 

@@ -28,6 +28,7 @@ TYPE_MODE_BITS = {
     "block": stat.S_IFBLK,
     "fifo": stat.S_IFIFO,
 }
+TOC_HELP = "the separate TOC blob of an external-TOC blob"
 
 
 class CommandError(Exception):
@@ -56,21 +57,26 @@ def _parser() -> argparse.ArgumentParser:
 
     ls = commands.add_parser("ls", help="list the members of a blob")
     ls.add_argument("blob")
+    ls.add_argument("--toc", metavar="FILE", help=TOC_HELP)
     ls.add_argument("-l", "--long", action="store_true", help="mode, owner, size, time, like tar -tv")
     ls.add_argument("--json", action="store_true", help="one JSON array of members")
     ls.set_defaults(func=_ls)
 
     cat = commands.add_parser("cat", help="write a file's contents to stdout")
     cat.add_argument("blob")
+    cat.add_argument("--toc", metavar="FILE", help=TOC_HELP)
     cat.add_argument("path")
     cat.set_defaults(func=_cat)
 
     info = commands.add_parser("info", help="format, TOC and prefetch facts of a blob")
     info.add_argument("blob")
+    info.add_argument("--toc", metavar="FILE", help=TOC_HELP)
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=_info)
 
-    convert = commands.add_parser("convert", help="convert a tar layer (plain, gzip, zstd) to eStargz")
+    convert = commands.add_parser(
+        "convert", help="convert a tar layer (plain, gzip, zstd) to eStargz or zstd:chunked"
+    )
     convert.add_argument("blob", metavar="IN", help="input tar layer")
     convert.add_argument("out", metavar="OUT", help="output blob")
     convert.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="bytes per chunk")
@@ -88,7 +94,18 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument(
         "--allow-missing", action="store_true", help="skip prioritized paths the layer lacks"
     )
-    convert.add_argument("--legacy", action="store_true", help="write legacy stargz (47-byte footer)")
+    convert.add_argument(
+        "--format",
+        choices=["estargz", "stargz", "zstdchunked"],
+        default="estargz",
+        help="output layout (default estargz; zstdchunked: --level is the zstd level)",
+    )
+    convert.add_argument(
+        "--legacy", action="store_true", help="write legacy stargz (same as --format stargz)"
+    )
+    convert.add_argument(
+        "--external-toc", metavar="TOC", help="write the TOC to this separate file, not into the blob"
+    )
     convert.add_argument("--workers", type=int, help="compression threads (default: all cores)")
     convert.add_argument(
         "--min-chunk-size",
@@ -102,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 
     extract = commands.add_parser("extract", help="extract every member under a directory")
     extract.add_argument("blob")
+    extract.add_argument("--toc", metavar="FILE", help=TOC_HELP)
     extract.add_argument("dest")
     extract.add_argument(
         "--filter",
@@ -114,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _open(args: argparse.Namespace) -> StargzReader:
-    return pystargz.open(args.blob)
+    return pystargz.open(args.blob, toc=args.toc)
 
 
 def _ls(args: argparse.Namespace) -> None:
@@ -184,7 +202,7 @@ def info_dict(reader: StargzReader) -> dict[str, Any]:
         "blob_size": size,
         "footer_size": reader.footer.size,
         "toc_offset": reader.toc_offset,
-        "toc_compressed_size": size - reader.footer.size - reader.toc_offset,
+        "toc_compressed_size": reader.footer.toc_size,
         "toc_size": len(reader.toc_json),
         "toc_digest": reader.toc_digest,
         "toc_entries": len(reader.toc),
@@ -226,14 +244,19 @@ def _convert(args: argparse.Namespace) -> None:
                 compression_level=args.level,
                 prioritized_files=prioritized,
                 allow_missing_prioritized=args.allow_missing,
-                format="stargz" if args.legacy else "estargz",
+                format="stargz" if args.legacy else args.format,
                 workers=args.workers,
                 progress=progress,
                 min_chunk_size=args.min_chunk_size,
+                external_toc=args.external_toc is not None,
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+    if result.toc_blob is not None:
+        with open(args.external_toc, "wb") as toc_file:
+            toc_file.write(result.toc_blob)
     facts = dataclasses.asdict(result)
+    del facts["toc_blob"]
     if args.json:
         print(json.dumps(facts, indent=1))
         return

@@ -33,6 +33,7 @@ from typing import BinaryIO, Literal, cast
 
 from pystargz.compression import Backend, compress_parallel, get_backend
 from pystargz.compression.base import check_level
+from pystargz.compression.zstd import ZstdBackend
 from pystargz.errors import CompressionError, StargzError
 from pystargz.footer import Layout, build_footer
 from pystargz.members import TAR_TYPES, clean_name
@@ -47,6 +48,7 @@ from pystargz.toc import (
     TOCEntry,
     format_modtime,
 )
+from pystargz.zstdchunked import write_toc_and_footer
 
 DEFAULT_CHUNK_SIZE = 4 << 20
 # libdeflate level 6 makes blobs no larger than Go's gzip level 9, several times faster.
@@ -57,7 +59,8 @@ BLOCK = tarfile.BLOCKSIZE
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 XATTR_PREFIX = "SCHILY.xattr."
-Format = Literal["estargz", "stargz"]
+Format = Literal["estargz", "stargz", "zstdchunked"]
+_LAYOUTS = {"estargz": Layout.ESTARGZ, "stargz": Layout.LEGACY, "zstdchunked": Layout.ZSTD_CHUNKED}
 
 
 class BuildError(StargzError):
@@ -74,6 +77,8 @@ class BuildResult:
     size: int
     uncompressed_size: int
     annotations: dict[str, str]
+    toc_blob: bytes | None = None
+    """The separate TOC blob of an external-TOC build (``toc_digest`` is its JSON's digest)."""
 
 
 # ---- the member pipeline ----
@@ -181,7 +186,10 @@ class StargzWriter:
     ``min_chunk_size`` compressed bytes.  Members are then compressed one after
     the other with zlib (levels 0-9); ``workers`` and ``backend`` only matter
     for the TOC member.  Legacy stargz readers know no ``innerOffset``, so
-    ``format="stargz"`` refuses it.
+    ``format="stargz"`` refuses it.  ``format="zstdchunked"`` writes Go's
+    zstd:chunked variant (one zstd frame per member, ``compression_level`` is
+    the zstd level).  ``external_toc`` (eStargz only) leaves the TOC out of the
+    blob; :attr:`BuildResult.toc_blob` holds it.
     """
 
     def __init__(
@@ -194,21 +202,24 @@ class StargzWriter:
         workers: int | None = None,
         backend: str | None = None,
         min_chunk_size: int = 0,
+        external_toc: bool = False,
     ) -> None:
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, not {chunk_size}")
         if min_chunk_size < 0:
             raise ValueError(f"min_chunk_size must not be negative, not {min_chunk_size}")
-        if format not in ("estargz", "stargz"):
-            raise ValueError(f"format must be 'estargz' or 'stargz', not {format!r}")
+        if format not in _LAYOUTS:
+            raise ValueError(f"format must be one of {', '.join(map(repr, _LAYOUTS))}, not {format!r}")
         if min_chunk_size and format != "estargz":
-            raise ValueError("min_chunk_size needs format 'estargz' (legacy readers know no innerOffset)")
+            raise ValueError("min_chunk_size needs format 'estargz' (no other reader knows innerOffset)")
+        if external_toc and format != "estargz":
+            raise ValueError("external_toc needs format 'estargz'")
+        self._backend = ZstdBackend() if format == "zstdchunked" else get_backend(backend)
         self._owns_dst = isinstance(dst, (str, os.PathLike))
         self._dst: BinaryIO = open(dst, "wb") if isinstance(dst, (str, os.PathLike)) else dst  # noqa: SIM115
-        self._backend = get_backend(backend)
         self.chunk_size = chunk_size
         self.compression_level = compression_level
-        self.layout = Layout.ESTARGZ if format == "estargz" else Layout.LEGACY
+        self.layout = Layout.EXTERNAL_TOC if external_toc else _LAYOUTS[format]
         self.min_chunk_size = min_chunk_size
         self._members: _Members | PackedMembers
         try:
@@ -344,12 +355,12 @@ class StargzWriter:
             self._members.write(data)
             if whole is not None:
                 whole.update(data)
-            if whole is None or self.layout is Layout.ESTARGZ:
+            if whole is None or self.layout is not Layout.LEGACY:
                 chunk_digest = _sha256(data)
             # Go records chunkSize on every full-size chunk, the last one included.
             entry.chunk_size = step if step == self.chunk_size else 0
             entry.chunk_offset = written
-            if self.layout is Layout.ESTARGZ:
+            if self.layout is not Layout.LEGACY:
                 entry.chunk_digest = chunk_digest
             self._entries.append(_PendingEntry(entry, member))
             written += step
@@ -369,13 +380,7 @@ class StargzWriter:
         members.shutdown()
         toc = TOC(entries=[self._resolved(p) for p in self._entries], entries_null=not self._entries)
         toc_json = toc.to_json()
-        toc_tar = _toc_tar(toc_json)
-        members.diff_hash.update(toc_tar)
-        members.uncompressed_size += len(toc_tar)
-        toc_offset = members.size
-        (toc_member,) = compress_parallel(self._backend, [toc_tar], self.compression_level)
-        members.write_raw(toc_member)
-        members.write_raw(build_footer(toc_offset, self.layout))
+        layout_annotations, toc_blob = self._write_toc(toc_json)
         self._dst.flush()
         if self._owns_dst:
             self._dst.close()
@@ -389,9 +394,32 @@ class StargzWriter:
             annotations={
                 ANNOTATION_TOC_DIGEST: toc_digest,
                 ANNOTATION_UNCOMPRESSED_SIZE: str(members.uncompressed_size),
+                **layout_annotations,
             },
+            toc_blob=toc_blob,
         )
         return self._result
+
+    def _write_toc(self, toc_json: bytes) -> tuple[dict[str, str], bytes | None]:
+        """Ends the blob with the layout's TOC and footer; returns its extra annotations and any TOC blob.
+
+        The gzip TOC member counts in the DiffID (it decompresses with the
+        blob); zstd:chunked's skippable TOC frame and a separate TOC blob do not.
+        """
+        members = self._members
+        if self.layout is Layout.ZSTD_CHUNKED:
+            return write_toc_and_footer(members, toc_json, self._backend, self.compression_level), None
+        toc_tar = _toc_tar(toc_json)
+        (toc_member,) = compress_parallel(self._backend, [toc_tar], self.compression_level)
+        if self.layout is Layout.EXTERNAL_TOC:
+            members.write_raw(build_footer(0, self.layout))
+            return {}, toc_member
+        members.diff_hash.update(toc_tar)
+        members.uncompressed_size += len(toc_tar)
+        toc_offset = members.size
+        members.write_raw(toc_member)
+        members.write_raw(build_footer(toc_offset, self.layout))
+        return {}, None
 
     def _resolved(self, pending: _PendingEntry) -> TOCEntry:
         if pending.member is not None:
@@ -415,6 +443,7 @@ def build(
     backend: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     min_chunk_size: int = 0,
+    external_toc: bool = False,
 ) -> BuildResult:
     """Converts a tar layer (plain, gzip or zstd) into an eStargz blob, as Go's ``estargz.Build``.
 
@@ -425,7 +454,9 @@ def build(
     ``allow_missing_prioritized``; so is one whose parent directory has no
     entry.  Global PAX headers are applied to the entries after them (POSIX
     semantics; Go refuses them).  ``format="stargz"`` writes legacy stargz:
-    47-byte footer, no chunk digests, no landmark.  ``progress(done, total)``
+    47-byte footer, no chunk digests, no landmark; ``format="zstdchunked"``
+    Go's zstd:chunked.  ``external_toc`` returns the TOC in
+    :attr:`BuildResult.toc_blob` instead of writing it.  ``progress(done, total)``
     is called after each entry with the entries written so far.
     ``min_chunk_size`` packs small files into shared members (see
     :class:`StargzWriter`); the landmark always opens a new member, so the
@@ -444,16 +475,17 @@ def build(
             workers=workers,
             backend=backend,
             min_chunk_size=min_chunk_size,
+            external_toc=external_toc,
         ) as writer:
             first = [item for item in ordered if item.prioritized]
             rest = [item for item in ordered if not item.prioritized]
-            if format == "estargz" and not prioritized_files:
+            if format != "stargz" and not prioritized_files:
                 writer.add_landmark(NO_PREFETCH_LANDMARK)
             for done, item in enumerate(first, 1):
                 writer.addfile(item.info, _data_of(plain, item.info), toc_name=item.raw_name)
                 if progress is not None:
                     progress(done, len(ordered))
-            if format == "estargz" and prioritized_files:
+            if format != "stargz" and prioritized_files:
                 writer.add_landmark(PREFETCH_LANDMARK)
             for done, item in enumerate(rest, len(first) + 1):
                 writer.addfile(item.info, _data_of(plain, item.info), toc_name=item.raw_name)
