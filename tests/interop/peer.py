@@ -191,14 +191,19 @@ class GoPeer:
         prioritized: Iterable[str] = (),
         allow_missing: bool = False,
         procs: int = 1,
+        zstdchunked: bool = False,
     ) -> dict[str, Any]:
         """estargz.Build ``src`` (tar, tar.gz or tar.zst) into ``dst``.
 
         Returns ``toc_digest``, ``diff_id``, ``blob_digest``, ``size``,
         ``seconds`` and, with ``allow_missing``, ``missed_prioritized``.
         ``procs`` is GOMAXPROCS during the build, which changes the output.
+        ``zstdchunked`` builds zstd:chunked (``level`` is then the zstd level)
+        and adds ``zstd_metadata``, the manifest annotations.
         """
         args = ["build", "--procs", str(procs)]
+        if zstdchunked:
+            args.append("--zstdchunked")
         if chunk_size is not None:
             args += ["--chunk-size", str(chunk_size)]
         if level is not None:
@@ -211,6 +216,35 @@ class GoPeer:
         if allow_missing:
             args.append("--allow-missing")
         return self._json([*args, "--", os.fspath(src), os.fspath(dst)])
+
+    def append(
+        self,
+        src: StrPath,
+        dst: StrPath,
+        *,
+        lossless: bool = False,
+        zstdchunked: bool = False,
+        chunk_size: int | None = None,
+        level: int | None = None,
+    ) -> dict[str, Any]:
+        """The streaming Writer: ``AppendTar`` (``AppendTarLossLess`` with ``lossless``), then Close.
+
+        Returns ``toc_digest``, ``diff_id``, ``blob_digest`` (and ``zstd_metadata``).
+        """
+        args = ["append"]
+        if lossless:
+            args.append("--lossless")
+        if zstdchunked:
+            args.append("--zstdchunked")
+        if chunk_size is not None:
+            args += ["--chunk-size", str(chunk_size)]
+        if level is not None:
+            args += ["--level", str(level)]
+        return self._json([*args, "--", os.fspath(src), os.fspath(dst)])
+
+    def unpack(self, blob: StrPath, dst: StrPath) -> dict[str, Any]:
+        """``estargz.Unpack`` into ``dst`` (zstd:chunked by its footer magic): ``size``, ``sha256``."""
+        return self._json(["unpack", "--", os.fspath(blob), os.fspath(dst)])
 
     def verify(self, blob: StrPath, toc_digest: str | None = None, *, check: bool = True) -> dict[str, Any]:
         """Open ``blob``, VerifyTOC and check every chunk and file digest.

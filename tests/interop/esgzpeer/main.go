@@ -24,11 +24,14 @@ import (
 
 	"github.com/containerd/stargz-snapshotter/estargz"
 	"github.com/containerd/stargz-snapshotter/estargz/zstdchunked"
+	"github.com/klauspost/compress/zstd"
 	digest "github.com/opencontainers/go-digest"
 )
 
 const usage = `usage:
-  esgzpeer build IN OUT [--chunk-size N] [--level L] [--prioritized a,b,c] [--allow-missing] [--procs N]
+  esgzpeer build IN OUT [--chunk-size N] [--level L] [--prioritized a,b,c] [--allow-missing] [--procs N] [--zstdchunked]
+  esgzpeer append IN OUT [--chunk-size N] [--level L] [--lossless] [--zstdchunked]
+  esgzpeer unpack BLOB OUT
   esgzpeer verify BLOB [--toc-digest D]
   esgzpeer files BLOB
   esgzpeer cat BLOB NAME
@@ -44,6 +47,10 @@ func main() {
 	switch cmd {
 	case "build":
 		err = cmdBuild(args)
+	case "append":
+		err = cmdAppend(args)
+	case "unpack":
+		err = cmdUnpack(args)
 	case "verify":
 		err = cmdVerify(args)
 	case "files":
@@ -222,6 +229,7 @@ func cmdBuild(args []string) error {
 	prioritized := fs.String("prioritized", "", "comma-separated prioritized files")
 	allowMissing := fs.Bool("allow-missing", false, "allow prioritized files missing from the input")
 	procs := fs.Int("procs", 1, "GOMAXPROCS during Build (its parallelism and hence its output depend on it)")
+	zstdChunked := fs.Bool("zstdchunked", false, "write zstd:chunked (estargz/zstdchunked) instead of gzip")
 	pos, err := parseArgs(fs, args, 2)
 	if err != nil {
 		return err
@@ -249,6 +257,11 @@ func cmdBuild(args []string) error {
 	var missed []string
 	if *allowMissing {
 		opts = append(opts, estargz.WithAllowPrioritizeNotFound(&missed))
+	}
+	var zstdMetadata map[string]string
+	if *zstdChunked {
+		zstdMetadata = map[string]string{}
+		opts = append(opts, estargz.WithCompression(zstdCompression(*level, zstdMetadata)))
 	}
 
 	inF, err := os.Open(in)
@@ -299,7 +312,144 @@ func cmdBuild(args []string) error {
 		}
 		res["missed_prioritized"] = missed
 	}
+	if zstdMetadata != nil {
+		res["zstd_metadata"] = zstdMetadata
+	}
 	return printJSON(res)
+}
+
+// zstdChunked pairs the zstdchunked compressor and decompressor into the
+// estargz.Compression that Build and the Writer take.
+type zstdChunked struct {
+	*zstdchunked.Compressor
+	*zstdchunked.Decompressor
+}
+
+// zstdCompression is zstd:chunked at a zstd level (-100: the default,
+// SpeedDefault); the manifest annotations are written into metadata.
+func zstdCompression(level int, metadata map[string]string) estargz.Compression {
+	encoderLevel := zstd.SpeedDefault
+	if level != -100 {
+		encoderLevel = zstd.EncoderLevelFromZstd(level)
+	}
+	return &zstdChunked{
+		&zstdchunked.Compressor{CompressionLevel: encoderLevel, Metadata: metadata},
+		&zstdchunked.Decompressor{},
+	}
+}
+
+// ---- append (Writer) ----
+
+// cmdAppend writes a blob with the streaming Writer: AppendTar, or
+// AppendTarLossLess with --lossless (the decompressed payload before the
+// TOC is then the input tar byte for byte).
+func cmdAppend(args []string) error {
+	fs := flag.NewFlagSet("append", flag.ContinueOnError)
+	chunkSize := fs.Int("chunk-size", 0, "chunk size (0 = library default, 4 MiB)")
+	level := fs.Int("level", -100, "gzip or zstd level (default: the compressor's default)")
+	lossless := fs.Bool("lossless", false, "AppendTarLossLess instead of AppendTar")
+	zstdChunked := fs.Bool("zstdchunked", false, "write zstd:chunked instead of gzip")
+	pos, err := parseArgs(fs, args, 2)
+	if err != nil {
+		return err
+	}
+	inF, err := os.Open(pos[0])
+	if err != nil {
+		return err
+	}
+	defer inF.Close()
+	outF, err := os.Create(pos[1])
+	if err != nil {
+		return err
+	}
+	defer outF.Close()
+	blobHash := sha256.New()
+	var compressor estargz.Compressor
+	zstdMetadata := map[string]string{}
+	switch {
+	case *zstdChunked:
+		compressor = zstdCompression(*level, zstdMetadata)
+	case *level != -100:
+		compressor = estargz.NewGzipCompressorWithLevel(*level)
+	default:
+		compressor = estargz.NewGzipCompressor()
+	}
+	w := estargz.NewWriterWithCompressor(io.MultiWriter(outF, blobHash), compressor)
+	w.ChunkSize = *chunkSize
+	if *lossless {
+		err = w.AppendTarLossLess(inF)
+	} else {
+		err = w.AppendTar(inF)
+	}
+	if err != nil {
+		return err
+	}
+	tocDigest, err := w.Close()
+	if err != nil {
+		return err
+	}
+	if err := outF.Close(); err != nil {
+		return err
+	}
+	res := map[string]interface{}{
+		"toc_digest":  tocDigest.String(),
+		"diff_id":     w.DiffID(),
+		"blob_digest": "sha256:" + hex.EncodeToString(blobHash.Sum(nil)),
+	}
+	if *zstdChunked {
+		res["zstd_metadata"] = zstdMetadata
+	}
+	return printJSON(res)
+}
+
+// ---- unpack ----
+
+// cmdUnpack writes estargz.Unpack's output (the decompressed payload before
+// the TOC) to OUT. The decompressor is the one whose footer fits the blob:
+// zstd:chunked when it ends in its magic, else eStargz gzip.
+func cmdUnpack(args []string) error {
+	fs := flag.NewFlagSet("unpack", flag.ContinueOnError)
+	pos, err := parseArgs(fs, args, 2)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(pos[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	sr := io.NewSectionReader(f, 0, st.Size())
+	var decompressor estargz.Decompressor = new(estargz.GzipDecompressor)
+	magic := make([]byte, 8)
+	if _, err := sr.ReadAt(magic, st.Size()-8); err == nil && string(magic) == "GnUlInUx" {
+		decompressor = new(zstdchunked.Decompressor)
+	}
+	rc, err := estargz.Unpack(sr, decompressor)
+	if err != nil {
+		return fmt.Errorf("estargz.Unpack: %w", err)
+	}
+	defer rc.Close()
+	out, err := os.Create(pos[1])
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(out, h), rc)
+	if err != nil {
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return printJSON(map[string]interface{}{
+		"size":   n,
+		"sha256": "sha256:" + hex.EncodeToString(h.Sum(nil)),
+	})
 }
 
 // ---- verify ----
