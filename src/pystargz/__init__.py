@@ -26,6 +26,7 @@ from pystargz.errors import (
     VerificationError,
 )
 from pystargz.footer import Footer, Layout
+from pystargz.lossless import unpack
 from pystargz.members import Chunk, StargzInfo
 from pystargz.reader import Limits, StargzReader, open_reader
 from pystargz.sources import RangeSource, SourceLike
@@ -71,6 +72,7 @@ __all__ = [
     "is_stargz",
     "native_backend",
     "open",
+    "unpack",
 ]
 
 

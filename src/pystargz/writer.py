@@ -36,6 +36,7 @@ from pystargz.compression.base import check_level
 from pystargz.compression.zstd import ZstdBackend
 from pystargz.errors import CompressionError, StargzError
 from pystargz.footer import Layout, build_footer
+from pystargz.lossless import RawTar
 from pystargz.members import TAR_TYPES, clean_name
 from pystargz.packing import PackedMembers
 from pystargz.toc import (
@@ -268,16 +269,27 @@ class StargzWriter:
         self._add_entry(tarinfo, fileobj, toc_name, landmark=False)
 
     def _add_entry(
-        self, tarinfo: tarfile.TarInfo, fileobj: BinaryIO | None, toc_name: str | None, *, landmark: bool
+        self,
+        tarinfo: tarfile.TarInfo,
+        fileobj: BinaryIO | None,
+        toc_name: str | None,
+        *,
+        landmark: bool,
+        raw_header: bytes | None = None,
     ) -> None:
-        """Adds one entry; a ``landmark``'s data always opens a new member (Go's Build does so)."""
+        """Adds one entry; a ``landmark``'s data always opens a new member (Go's Build does so).
+
+        ``raw_header`` is the input's own bytes before the data (lossless
+        mode): written instead of a new header, and the padding after the data
+        comes with the next entry's raw bytes.
+        """
         if self._result is not None:
             raise ValueError("the writer is closed")
         kind = _entry_type(tarinfo)
         if clean_name(toc_name or tarinfo.name) == TOC_TAR_NAME:
             return  # a blob converted twice must not carry two TOCs (Go drops it too)
         entry = self._toc_entry(tarinfo, kind, toc_name or tarinfo.name)
-        self._members.write(_header_bytes(tarinfo))
+        self._members.write(_header_bytes(tarinfo) if raw_header is None else raw_header)
         if kind != "reg" or tarinfo.size == 0:
             if kind == "reg":
                 entry.digest = _sha256(b"")
@@ -285,7 +297,7 @@ class StargzWriter:
             return
         if fileobj is None:
             raise ValueError(f"{tarinfo.name!r}: a regular file of {tarinfo.size} bytes needs a fileobj")
-        self._add_data(entry, fileobj, tarinfo.size, landmark=landmark)
+        self._add_data(entry, fileobj, tarinfo.size, landmark=landmark, pad=raw_header is None)
 
     def add(
         self, name: str | os.PathLike[str], arcname: str | None = None, *, recursive: bool = True
@@ -305,11 +317,28 @@ class StargzWriter:
             for child in sorted(os.listdir(path)):
                 self.add(os.path.join(path, child), f"{info.name}/{child}", recursive=True)
 
-    def append_tar(self, src: str | os.PathLike[str] | BinaryIO) -> None:
-        """Appends every entry of a tar (plain, gzip or zstd) in order, duplicates kept (Go ``AppendTar``)."""
+    def append_tar(self, src: str | os.PathLike[str] | BinaryIO, *, lossless: bool = False) -> None:
+        """Appends every entry of a tar (plain, gzip or zstd) in order, duplicates kept (Go ``AppendTar``).
+
+        ``lossless`` (Go ``AppendTarLossLess``) copies the tar's own bytes,
+        headers, padding and end-of-archive included, instead of writing new
+        headers: the payload then decompresses to the input tar byte for byte
+        (:func:`pystargz.unpack` gives it back).  An input that holds a TOC
+        entry is refused then, since dropping it would lose bytes.
+        """
         with _plain_tar(src) as plain, tarfile.open(fileobj=plain, mode="r:") as tar:
+            raw = RawTar(plain) if lossless else None
             for info in _members(tar):
-                self.addfile(info, _data_of(plain, info), toc_name=_raw_name(plain, info))
+                name = _raw_name(plain, info)
+                if raw is None:
+                    self.addfile(info, _data_of(plain, info), toc_name=name)
+                    continue
+                if clean_name(name) == TOC_TAR_NAME:
+                    raise BuildError(f"{name!r}: the input holds a TOC already; unpack it first (lossless)")
+                header = raw.before_data(info)
+                self._add_entry(info, _data_of(plain, info), name, landmark=False, raw_header=header)
+            if raw is not None:
+                self._members.write(raw.rest())
 
     def add_landmark(self, name: str) -> None:
         """Adds a landmark file (one byte 0x0f, no mode, owner or time), as Go's Build does."""
@@ -341,7 +370,9 @@ class StargzWriter:
             entry.size = info.size
         return entry
 
-    def _add_data(self, entry: TOCEntry, fileobj: BinaryIO, size: int, *, landmark: bool) -> None:
+    def _add_data(
+        self, entry: TOCEntry, fileobj: BinaryIO, size: int, *, landmark: bool, pad: bool = True
+    ) -> None:
         """Each chunk starts a member (or packs into one); tar padding stays in the last chunk's member."""
         # One hash pass per byte: a single-chunk file's digest is its chunk's digest.
         whole = hashlib.sha256() if size > self.chunk_size else None
@@ -367,7 +398,7 @@ class StargzWriter:
             entry = TOCEntry(name=first.name, type="chunk")
         first.digest = chunk_digest if whole is None else "sha256:" + whole.hexdigest()
         padding = -size % BLOCK
-        if padding:
+        if padding and pad:
             self._members.write(bytes(padding))
 
     def close(self) -> BuildResult:
