@@ -30,6 +30,7 @@ from pystargz.lossless import unpack
 from pystargz.members import Chunk, StargzInfo
 from pystargz.reader import Limits, StargzReader, open_reader
 from pystargz.sources import RangeSource, SourceLike
+from pystargz.storagechunked import build_zstd_chunked_storage
 from pystargz.toc import TOC, TOCEntry
 from pystargz.writer import (
     DEFAULT_CHUNK_SIZE,
@@ -69,6 +70,7 @@ __all__ = [
     "VerificationError",
     "__version__",
     "build",
+    "build_zstd_chunked_storage",
     "is_stargz",
     "native_backend",
     "open",

@@ -48,6 +48,11 @@ class RawTar:
         self._position = info.offset_data + (info.size if info.isreg() else 0)
         return data
 
+    @property
+    def position(self) -> int:
+        """Where the bytes not yet returned start: the end of the last member's data."""
+        return self._position
+
     def rest(self) -> bytes:
         self._plain.seek(self._position)
         return self._plain.read()

@@ -246,6 +246,10 @@ class GoPeer:
         """``estargz.Unpack`` into ``dst`` (zstd:chunked by its footer magic): ``size``, ``sha256``."""
         return self._json(["unpack", "--", os.fspath(blob), os.fspath(dst)])
 
+    def tarsplit(self, tar: StrPath, dst: StrPath) -> dict[str, Any]:
+        """vbatts/tar-split's JSON-lines stream of ``tar`` into ``dst``; returns ``tar_bytes``."""
+        return self._json(["tarsplit", "--", os.fspath(tar), os.fspath(dst)])
+
     def verify(self, blob: StrPath, toc_digest: str | None = None, *, check: bool = True) -> dict[str, Any]:
         """Open ``blob``, VerifyTOC and check every chunk and file digest.
 

@@ -2,7 +2,9 @@
 
 Our blobs must open in Go and pass its VerifyTOC and every chunk verifier;
 Go's blobs, built live from the vectors' input tars and from a real tree, must
-read byte-exact in ours, footer and annotations included.
+read byte-exact in ours, footer and annotations included.  containers/storage's
+variant has no Go reference here; its tar-split stream is checked against
+vbatts/tar-split, the library containers/storage makes it with.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 
 import pystargz
 from pystargz import StargzReader
@@ -28,6 +31,7 @@ INPUTS = [
     for case in vector_cases(("zstdchunked",))
 ]
 TREE_BYTES = 8 << 20
+STORAGE_TARS = sorted(path.name for path in DATA.glob("*.tar") if path.name != "duplicate.tar")
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +109,18 @@ def test_streaming_writers_both_ways(go_peer: GoPeer, tmp_path: Path) -> None:
     assert_go_reads_our_blob(go_peer, ours, tar_contents(tar), result.toc_digest)
     with pystargz.open(ours) as mine, pystargz.open(theirs) as reader:
         assert without_offsets(mine.toc_json) == without_offsets(reader.toc_json)
+
+
+@pytest.mark.parametrize("name", STORAGE_TARS)
+def test_storage_tar_split_matches_vbatts_tar_split(go_peer: GoPeer, name: str, tmp_path: Path) -> None:
+    """containers/storage's tar-split frame holds exactly the stream vbatts/tar-split makes of the tar."""
+    tar = DATA / name
+    blob = tmp_path / "layer.zst"
+    pystargz.build_zstd_chunked_storage(tar, blob, chunk_size=4096)
+    with pystargz.open(blob) as reader:
+        assert reader.footer.tar_split is not None
+        offset, size, raw = reader.footer.tar_split
+    ours = zstandard.ZstdDecompressor().decompress(blob.read_bytes()[offset : offset + size])
+    go_peer.tarsplit(tar, tmp_path / "go.json")
+    assert ours == (tmp_path / "go.json").read_bytes()
+    assert len(ours) == raw

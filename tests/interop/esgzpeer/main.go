@@ -26,12 +26,15 @@ import (
 	"github.com/containerd/stargz-snapshotter/estargz/zstdchunked"
 	"github.com/klauspost/compress/zstd"
 	digest "github.com/opencontainers/go-digest"
+	"github.com/vbatts/tar-split/tar/asm"
+	"github.com/vbatts/tar-split/tar/storage"
 )
 
 const usage = `usage:
   esgzpeer build IN OUT [--chunk-size N] [--level L] [--prioritized a,b,c] [--allow-missing] [--procs N] [--zstdchunked]
   esgzpeer append IN OUT [--chunk-size N] [--level L] [--lossless] [--zstdchunked]
   esgzpeer unpack BLOB OUT
+  esgzpeer tarsplit TAR OUT
   esgzpeer verify BLOB [--toc-digest D]
   esgzpeer files BLOB
   esgzpeer cat BLOB NAME
@@ -51,6 +54,8 @@ func main() {
 		err = cmdAppend(args)
 	case "unpack":
 		err = cmdUnpack(args)
+	case "tarsplit":
+		err = cmdTarSplit(args)
 	case "verify":
 		err = cmdVerify(args)
 	case "files":
@@ -741,4 +746,39 @@ func readWhole(r *estargz.Reader, name string, chunkReads bool) error {
 		return err
 	}
 	return readChunks(sr, chunks, func(*estargz.TOCEntry, []byte) error { return nil })
+}
+
+// ---- tarsplit ----
+
+// cmdTarSplit writes the tar-split JSON-lines stream of a tar (what
+// containers/storage's zstd:chunked stores, compressed, in a skippable frame)
+// as vbatts/tar-split's asm.NewInputTarStream and storage.NewJSONPacker make it.
+func cmdTarSplit(args []string) error {
+	fs := flag.NewFlagSet("tarsplit", flag.ContinueOnError)
+	pos, err := parseArgs(fs, args, 2)
+	if err != nil {
+		return err
+	}
+	in, err := os.Open(pos[0])
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(pos[1])
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	stream, err := asm.NewInputTarStream(in, storage.NewJSONPacker(out), nil)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(io.Discard, stream)
+	if err != nil {
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return printJSON(map[string]interface{}{"tar_bytes": n})
 }
