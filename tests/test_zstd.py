@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
 import json
+import random
 import sys
 import tarfile
 from pathlib import Path
@@ -273,3 +275,35 @@ def test_cli_converts_to_zstd_and_external_toc(tmp_path: Path, capsys: pytest.Ca
     assert "external TOC" in capsys.readouterr().err
     assert main(["cat", ext, "etc/os-release", "--toc", toc]) == 0
     assert capsys.readouterr().out.encode() == tar_files(DATA / "mixed.tar")["etc/os-release"]
+
+
+# ---- damaged blobs only ever raise StargzError ----
+
+
+def read_everything(blob: bytes, toc: bytes | None = None) -> None:
+    with pystargz.open(blob, toc=toc) as reader:
+        files = [member for member in reader if member.isreg()]
+        for member in files:
+            reader.extractfile(member).read()  # type: ignore[union-attr]
+        reader.read_files(files)
+    pystargz.unpack(blob, io.BytesIO())
+
+
+@pytest.mark.parametrize("case", [*ZSTD_CASES, *EXTERNAL_CASES])
+def test_truncations_and_bit_flips_raise_stargz_errors(case: VectorCase) -> None:
+    blob = case.blob.read_bytes()
+    external = case.record.get("external_toc")
+    toc = (DATA / external["toc_blob"]).read_bytes() if external else None
+    rng = random.Random(case.name)
+    damaged = [blob[:cut] for cut in range(0, len(blob), 97)]
+    for _ in range(200):
+        flipped = bytearray(blob)
+        flipped[rng.randrange(len(flipped))] ^= 1 << rng.randrange(8)
+        damaged.append(bytes(flipped))
+    for candidate in damaged:
+        with contextlib.suppress(pystargz.StargzError):
+            read_everything(candidate, toc)
+    if toc is not None:
+        for cut in range(0, len(toc), 13):
+            with pytest.raises(pystargz.StargzError):
+                read_everything(blob, toc[:cut])
