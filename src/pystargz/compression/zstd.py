@@ -16,8 +16,10 @@ call raises :class:`pystargz.errors.CompressionError`.
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 from pystargz.compression.base import Buffer, Codec, Span, SpanFailure, Status, check_level
 from pystargz.errors import CompressionError
@@ -33,6 +35,7 @@ _RESERVED_BIT = 0x08
 _DICT_ID_SIZES = (0, 1, 2, 4)
 _CONTENT_SIZE_SIZES = (0, 2, 4, 8)  # by FCS flag; flag 0 means 1 byte when single-segment
 _BLOCK_RLE, _BLOCK_RESERVED = 1, 3
+STREAM_PIECE = 1 << 20  # output read at a time from a frame that does not declare its size
 
 #: What each failure status means for a zstd frame (the gzip table names gzip parts).
 ZSTD_STATUS_MESSAGES: dict[Status, str] = {
@@ -126,26 +129,52 @@ def frame_extent(src: memoryview, pos: int) -> tuple[int, int | None]:
 
 
 def _decompress_frame(zstandard: ModuleType, frame: memoryview, declared: int | None, limit: int) -> bytes:
-    """One whole frame's content, never more than ``limit`` bytes (checksum checked by zstd)."""
+    """One whole frame's content, never more than ``limit`` bytes (checksum checked by zstd).
+
+    A frame that declares its size is decompressed in one call into a buffer of
+    that size; one that does not (Go's streaming encoder writes those) is read
+    a piece at a time, so that the limit, not the buffer, bounds memory.
+    """
     if declared is not None and declared > limit:
         raise _Failure(Status.OUTPUT_TOO_SMALL, 0)
-    pieces: list[bytes] = []
-    produced = 0
+    decompressor = _decompressor(zstandard)
     try:
-        with zstandard.ZstdDecompressor().stream_reader(frame, read_across_frames=False) as reader:
-            while produced <= limit:
-                piece = reader.read(limit + 1 - produced)
-                if not piece:
-                    break
-                pieces.append(piece)
-                produced += len(piece)
+        if declared is not None:
+            output: bytes = decompressor.decompress(frame)
+        else:
+            output = _read_stream(decompressor, frame, limit)
     except zstandard.ZstdError:
         raise _Failure(Status.DATA, 0) from None
-    if produced > limit:
+    if len(output) > limit:
         raise _Failure(Status.OUTPUT_TOO_SMALL, 0)
-    if declared is not None and declared != produced:
+    if declared is not None and declared != len(output):
         raise _Failure(Status.LENGTH, 0)
+    return output
+
+
+def _read_stream(decompressor: Any, frame: memoryview, limit: int) -> bytes:
+    """A frame without a declared size, read until it ends or passes ``limit``."""
+    pieces: list[bytes] = []
+    produced = 0
+    with decompressor.stream_reader(frame, read_across_frames=False) as reader:
+        while produced <= limit:
+            piece = reader.read(min(limit + 1 - produced, STREAM_PIECE))
+            if not piece:
+                break
+            pieces.append(piece)
+            produced += len(piece)
     return b"".join(pieces)
+
+
+_thread_state = threading.local()
+
+
+def _decompressor(zstandard: ModuleType) -> Any:
+    """This thread's decompression context: contexts are not thread-safe, but reusable."""
+    decompressor = getattr(_thread_state, "decompressor", None)
+    if decompressor is None:
+        decompressor = _thread_state.decompressor = zstandard.ZstdDecompressor()
+    return decompressor
 
 
 def decompress_frames(data: Buffer, limit: int) -> bytes:
