@@ -3,7 +3,7 @@
 Every eStargz and legacy-stargz blob must read back exactly what the Go
 reader recorded: its regular files, the TOC digest and offset, the footer and
 the TOC itself (re-serialized byte for byte as Go writes it).  zstd:chunked
-and external-TOC blobs are not read yet.
+and external-TOC blobs have their own tests (``tests/test_layouts.py``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ over_cases = pytest.mark.parametrize("case", CASES)
 
 
 def test_case_selection() -> None:
-    """Selected by ``options.format``: eStargz and legacy stargz, not zstd:chunked nor external TOC."""
+    """Selected by ``options.format``: eStargz and legacy stargz (the other layouts: test_layouts.py)."""
     formats = {param.values[0].format for param in CASES}
     assert formats == {"estargz", "stargz-legacy"}
     names = [param.id for param in CASES]

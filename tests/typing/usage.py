@@ -66,3 +66,15 @@ def toc_facts(path: str) -> tuple[str, int, tuple[int, int] | None]:
         toc: pystargz.TOC = blob.toc
         entry: pystargz.TOCEntry = toc.entries[0]
         return entry.name, len(blob.toc_json), blob.prefetch_range
+
+
+def zstd_and_external_toc(tar: str) -> tuple[str, str, int]:
+    zstd = pystargz.build(tar, "layer.zst", format="zstdchunked", compression_level=3)
+    external = pystargz.build(tar, "layer.esgz", external_toc=True)
+    toc_blob: bytes | None = external.toc_blob
+    with pystargz.open("layer.esgz", toc=toc_blob) as blob:
+        layout: str = blob.format
+    with pystargz.open("lossless.esgz", "w") as writer:
+        writer.append_tar(tar, lossless=True)
+    written: int = pystargz.unpack("lossless.esgz", "again.tar")
+    return zstd.annotations["io.containers.zstd-chunked.manifest-checksum"], layout, written
