@@ -120,11 +120,15 @@ def _go_text(value: Any) -> str:
     return json.dumps(value)  # None, booleans and integers are spelled alike
 
 
-def _time(seconds: float | None) -> str | None:
-    """Go's ``time.Time`` in JSON (RFC 3339 with nanoseconds), in UTC; None for no time."""
-    if not seconds:
-        return None
-    moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+def _time(seconds: float, name: str) -> str:
+    """Go's ``time.Time`` in JSON (RFC 3339, fraction trimmed), in UTC.
+
+    The epoch is written too: Go leaves out only its zero time (year 1), which no tar holds.
+    """
+    try:
+        moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise BuildError(f"{name!r}: time {seconds} is out of range: {exc}") from None
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if moment.microsecond:
         text += f".{moment.microsecond:06d}".rstrip("0")
@@ -143,9 +147,9 @@ def _metadata(info: tarfile.TarInfo, name: str) -> dict[str, Any]:
         "size": info.size if kind == "reg" else 0,
         "uid": info.uid,
         "gid": info.gid,
-        "modtime": _time(info.mtime),
-        "accesstime": _time(float(pax["atime"])) if "atime" in pax else None,
-        "changetime": _time(float(pax["ctime"])) if "ctime" in pax else None,
+        "modtime": _time(info.mtime, name),
+        "accesstime": _time(float(pax["atime"]), name) if "atime" in pax else None,
+        "changetime": _time(float(pax["ctime"]), name) if "ctime" in pax else None,
         "devMajor": info.devmajor if kind in ("char", "block") else 0,
         "devMinor": info.devminor if kind in ("char", "block") else 0,
         "xattrs": {k: base64.b64encode(v).decode() for k, v in _xattrs(info).items()},
@@ -187,16 +191,19 @@ class _Frames:
 
 def _add_data(
     frames: _Frames, plain: BinaryIO, info: tarfile.TarInfo, entry: dict[str, Any], chunk_size: int
-) -> list[dict[str, Any]]:
-    """Writes a file's data, a frame per chunk; returns its TOC entries (the file's, then chunks')."""
+) -> tuple[list[dict[str, Any]], int]:
+    """Writes a file's data, a frame per chunk; returns its TOC entries (the file's, then chunks')
+    and the data's CRC-64 for the tar-split."""
     plain.seek(info.offset_data)
     whole = hashlib.sha256()
+    crc = 0
     chunks: list[dict[str, Any]] = []
     start = frames.close_frame()
     offset, written = start, 0
     while written < info.size:
         data = _read_exactly(plain, min(chunk_size, info.size - written), info.name)
         whole.update(data)
+        crc = crc64_iso(data, crc)
         frames.write(data)
         end = frames.close_frame()
         chunks.append(
@@ -210,13 +217,13 @@ def _add_data(
         offset, written = end, written + len(data)
     entry.update(digest="sha256:" + whole.hexdigest(), offset=start, endOffset=offset)
     if len(chunks) == 1:
-        return [entry]
+        return [entry], crc
     entries = [entry] + [
         {"type": "chunk", "name": entry["name"], "chunkOffset": c["chunkOffset"]} for c in chunks[1:]
     ]
     for target, chunk in zip(entries, chunks, strict=True):
         target.update(chunkSize=chunk["chunkSize"], offset=chunk["offset"], chunkDigest=chunk["chunkDigest"])
-    return entries
+    return entries, crc
 
 
 def build_zstd_chunked_storage(
@@ -259,9 +266,8 @@ def _build(src: str | os.PathLike[str] | BinaryIO, out: BinaryIO, chunk_size: in
             entry = _metadata(info, name)
             crc = None
             if info.isreg() and info.size:
-                entries += _add_data(frames, plain, info, entry, chunk_size)
-                plain.seek(info.offset_data)
-                crc = crc64_iso(plain.read(info.size))
+                file_entries, crc = _add_data(frames, plain, info, entry, chunk_size)
+                entries += file_entries
             else:
                 entries.append(entry)
             split.file(name, info.size, crc)
