@@ -307,3 +307,21 @@ def test_truncations_and_bit_flips_raise_stargz_errors(case: VectorCase) -> None
         for cut in range(0, len(toc), 13):
             with pytest.raises(pystargz.StargzError):
                 read_everything(blob, toc[:cut])
+
+
+def zeros_tar(path: Path, size: int = 16 << 20) -> Path:
+    """A file of zeros: zstd compresses each 128 KiB block of it to 4 bytes, far past deflate's ratio."""
+    with tarfile.open(path, "w") as tar:
+        info = tarfile.TarInfo("zeros")
+        info.size = size
+        tar.addfile(info, io.BytesIO(bytes(size)))
+    return path
+
+
+def test_zstd_ratios_beyond_deflate_are_accepted(tmp_path: Path) -> None:
+    blob = tmp_path / "zeros.zst"
+    pystargz.build(zeros_tar(tmp_path / "zeros.tar"), blob, format="zstdchunked")
+    with pystargz.open(blob) as reader:
+        member = reader.getmember("zeros")
+        assert any(chunk.size > (chunk.end - chunk.offset) * 1032 for chunk in member.chunks)
+        assert reader.extractfile(member).read() == bytes(16 << 20)  # type: ignore[union-attr]

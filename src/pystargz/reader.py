@@ -44,8 +44,10 @@ READ_WINDOW = 64 << 20
 # ...and start a new window rather than fetch a gap larger than this.
 READ_GAP = 1 << 20
 MAX_LINK_DEPTH = 64
-# Deflate cannot expand input by more than about 1032:1; larger claims are lies, refused at open.
+# Deflate cannot expand input by more than about 1032:1, zstd by 32768:1 (a 4-byte RLE block makes
+# at most 128 KiB); larger claims are lies, refused at open.
 MAX_DEFLATE_RATIO = 1032
+MAX_ZSTD_RATIO = 32768
 
 FilterArg = Literal["data", "tar", "fully_trusted"] | Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]
 
@@ -95,7 +97,8 @@ class StargzReader:
         self.toc_json = toc_json
         self.toc_digest = "sha256:" + hashlib.sha256(toc_json).hexdigest()
         self.toc = TOC.from_json(toc_json)
-        self._members, self._by_name = _index(self.toc, self.footer.payload_end)
+        ratio = MAX_ZSTD_RATIO if self._codec is ZSTD else MAX_DEFLATE_RATIO
+        self._members, self._by_name = _index(self.toc, self.footer.payload_end, ratio)
 
     # ---- context manager ----
 
@@ -443,7 +446,7 @@ def _toc_json_from_member(member: bytes, offset: int, limits: Limits, what: str 
 # ---- the index ----
 
 
-def _index(toc: TOC, toc_offset: int) -> tuple[list[StargzInfo], dict[str, StargzInfo]]:
+def _index(toc: TOC, toc_offset: int, max_ratio: int) -> tuple[list[StargzInfo], dict[str, StargzInfo]]:
     """Members in TOC order and the name lookup (last entry wins; implicit parents added)."""
     ends = _compressed_ends(toc.entries, toc_offset)
     members: list[StargzInfo] = []
@@ -456,12 +459,12 @@ def _index(toc: TOC, toc_offset: int) -> tuple[list[StargzInfo], dict[str, Starg
         if entry.type == "chunk":
             if current is None or not current.isreg():
                 raise TOCError(f"TOC entry #{index}: chunk of {entry.name!r} does not follow a regular file")
-            pending.append(_chunk(entry, current, ends[index], index))
+            pending.append(_chunk(entry, current, ends[index], index, max_ratio))
             continue
         if current is not None:
             current.set_chunks(pending)
         member = member_from_entry(entry, index, unames, gnames)
-        pending = [_chunk(entry, member, ends[index], index)] if entry.is_data else []
+        pending = [_chunk(entry, member, ends[index], index, max_ratio)] if entry.is_data else []
         current = member
         members.append(member)
         by_name[member.name] = member
@@ -472,7 +475,7 @@ def _index(toc: TOC, toc_offset: int) -> tuple[list[StargzInfo], dict[str, Starg
     return members, by_name
 
 
-def _chunk(entry: TOCEntry, file: StargzInfo, end: int, index: int) -> Chunk:
+def _chunk(entry: TOCEntry, file: StargzInfo, end: int, index: int, max_ratio: int) -> Chunk:
     """The chunk an entry describes; the parser already refused negative numbers."""
     size = entry.chunk_size or file.size - entry.chunk_offset
     if entry.offset == 0 and entry.inner_offset == 0:
@@ -482,7 +485,7 @@ def _chunk(entry: TOCEntry, file: StargzInfo, end: int, index: int) -> Chunk:
             f"TOC entry #{index} ({file.name!r}): chunk at file offset {entry.chunk_offset} "
             f"is empty or past the end of the {file.size}-byte file"
         )
-    if entry.inner_offset + size > (end - entry.offset) * MAX_DEFLATE_RATIO:
+    if entry.inner_offset + size > (end - entry.offset) * max_ratio:
         raise TOCError(
             f"TOC entry #{index} ({file.name!r}): {entry.inner_offset + size} bytes cannot come out of "
             f"the {end - entry.offset} compressed bytes at offset {entry.offset}"

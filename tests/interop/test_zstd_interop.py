@@ -21,7 +21,7 @@ from pystargz.zstdchunked import ANNOTATION_MANIFEST_CHECKSUM, ANNOTATION_MANIFE
 from tests.interop.peer import GoPeer
 from tests.interop.test_writer_interop import assert_go_reads_our_blob, tar_contents
 from tests.layers import make_tree_tar
-from tests.test_zstd import without_offsets
+from tests.test_zstd import without_offsets, zeros_tar
 from tests.vectors import DATA, recorded_files, regular_names, sha256_digest, vector_cases
 
 pytestmark = pytest.mark.go
@@ -124,3 +124,11 @@ def test_storage_tar_split_matches_vbatts_tar_split(go_peer: GoPeer, name: str, 
     go_peer.tarsplit(tar, tmp_path / "go.json")
     assert ours == (tmp_path / "go.json").read_bytes()
     assert len(ours) == raw
+
+
+def test_we_read_go_zstd_frames_of_zeros(go_peer: GoPeer, tmp_path: Path) -> None:
+    """Go's frames of zeros compress past deflate's 1032:1; the open-time ratio check must allow zstd's."""
+    blob = tmp_path / "go.zst"
+    go_peer.build(zeros_tar(tmp_path / "zeros.tar"), blob, zstdchunked=True)
+    with pystargz.open(blob) as reader:
+        assert reader.extractfile("zeros").read() == bytes(16 << 20)  # type: ignore[union-attr]
