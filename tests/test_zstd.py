@@ -237,6 +237,9 @@ def test_without_zstandard_a_compression_error(monkeypatch: pytest.MonkeyPatch, 
     with pytest.raises(CompressionError, match=r"pystargz\[zstd\]"):
         pystargz.build(input_tar(case), tmp_path / "x", format="zstdchunked")
     assert not (tmp_path / "x").exists()
+    with pytest.raises(CompressionError, match=r"pystargz\[zstd\]"):
+        pystargz.build_zstd_chunked_storage(DATA / "mixed.tar", tmp_path / "y")
+    assert not (tmp_path / "y").exists()
     with pystargz.open(DATA / "mixed__default.esgz") as reader:  # gzip blobs need no zstd
         assert reader.format == "estargz"
 

@@ -23,7 +23,7 @@ import posixpath
 import tarfile
 from typing import Any, BinaryIO
 
-from pystargz.compression.zstd import SKIPPABLE_HEADER_SIZE, ZstdBackend, skippable_frame
+from pystargz.compression.zstd import SKIPPABLE_HEADER_SIZE, ZstdBackend, load_zstandard, skippable_frame
 from pystargz.footer import MANIFEST_TYPE_CRFS, build_storage_footer
 from pystargz.lossless import RawTar
 from pystargz.toc import go_quote
@@ -242,6 +242,7 @@ def build_zstd_chunked_storage(
     """
     if chunk_size <= 0:
         raise ValueError(f"chunk_size must be positive, not {chunk_size}")
+    load_zstandard()  # before the output exists: without zstd there is nothing to write
     owns = isinstance(dst, (str, os.PathLike))
     out: BinaryIO = open(dst, "wb") if isinstance(dst, (str, os.PathLike)) else dst  # noqa: SIM115
     try:
