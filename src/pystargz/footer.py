@@ -6,7 +6,7 @@ Five layouts end a blob (``docs/format.md`` has their bytes):
   ``SG`` with ``%016xSTARGZ`` (the TOC offset in hex);
 - legacy stargz (google/crfs): a 47-byte member whose extra field is those 22
   bytes without a subfield header;
-- external TOC (estargz >= 0.15): a 46-byte member whose ``SG`` subfield says
+- external TOC (estargz >= 0.13): a 46-byte member whose ``SG`` subfield says
   ``STARGZEXTERNALTOC``; the TOC is a separate blob the caller supplies;
 - zstd:chunked as the Go estargz package writes it: a skippable zstd frame
   holding 40 bytes (TOC offset, compressed and raw TOC sizes, manifest type,
