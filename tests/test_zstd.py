@@ -142,6 +142,8 @@ def test_external_toc_build_round_trip(tmp_path: Path) -> None:
     assert ex_blob == in_blob[:toc_offset] + build_footer(0, Layout.EXTERNAL_TOC)
     assert external.toc_blob == in_blob[toc_offset:toc_end]
     assert external.toc_digest == internal.toc_digest
+    assert external.toc_blob_digest == sha256_digest(external.toc_blob)
+    assert internal.toc_blob_digest is None
     assert external.diff_id == sha256_digest(gzip.decompress(ex_blob))
     assert external.annotations[pystargz.writer.ANNOTATION_TOC_DIGEST] == external.toc_digest
     (tmp_path / "toc.gz").write_bytes(external.toc_blob)

@@ -257,11 +257,14 @@ def _convert(args: argparse.Namespace) -> None:
             toc_file.write(result.toc_blob)
     facts = dataclasses.asdict(result)
     del facts["toc_blob"]
+    if result.toc_blob_digest is not None:
+        facts["toc_blob_digest"] = result.toc_blob_digest
     if args.json:
         print(json.dumps(facts, indent=1))
         return
-    for key in ("toc_digest", "diff_id", "digest", "size", "uncompressed_size"):
-        print(f"{key.replace('_', ' '):<18} {facts[key]}")
+    for key in ("toc_digest", "diff_id", "digest", "size", "uncompressed_size", "toc_blob_digest"):
+        if key in facts:
+            print(f"{key.replace('_', ' '):<18} {facts[key]}")
     for key, value in result.annotations.items():
         print(f"annotation         {key}={value}")
 

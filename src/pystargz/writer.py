@@ -81,6 +81,11 @@ class BuildResult:
     toc_blob: bytes | None = None
     """The separate TOC blob of an external-TOC build (``toc_digest`` is its JSON's digest)."""
 
+    @property
+    def toc_blob_digest(self) -> str | None:
+        """The digest of ``toc_blob`` itself, to store or push it under; None without one."""
+        return None if self.toc_blob is None else _sha256(self.toc_blob)
+
 
 # ---- the member pipeline ----
 
