@@ -242,6 +242,9 @@ def test_without_zstandard_a_compression_error(monkeypatch: pytest.MonkeyPatch, 
     with pytest.raises(CompressionError, match=r"pystargz\[zstd\]"):
         pystargz.build_zstd_chunked_storage(DATA / "mixed.tar", tmp_path / "y")
     assert not (tmp_path / "y").exists()
+    with pytest.raises(CompressionError, match=r"pystargz\[zstd\]"):
+        pystargz.unpack(case.blob, tmp_path / "z")
+    assert not (tmp_path / "z").exists()
     with pystargz.open(DATA / "mixed__default.esgz") as reader:  # gzip blobs need no zstd
         assert reader.format == "estargz"
 

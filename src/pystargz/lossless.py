@@ -119,6 +119,8 @@ def unpack(blob: SourceLike, dst: str | os.PathLike[str] | BinaryIO) -> int:
             raise FooterError(f"blob of {size} bytes is too small to be a stargz blob")
         tail_start = max(0, size - MAX_FOOTER_SIZE)
         footer = parse_footer(source.read_at(tail_start, size - tail_start), size)
+        if footer.layout.compression == "zstd":
+            load_zstandard()  # before the output exists
         if isinstance(dst, (str, os.PathLike)):
             with open(dst, "wb") as out:
                 return unpack_payload(source, footer, out)
