@@ -13,6 +13,8 @@ from typing import Any, BinaryIO, Literal, overload
 
 from pystargz.compression import native_backend
 from pystargz.errors import (
+    AbsoluteLinkError,
+    AbsolutePathError,
     CompressionError,
     CorruptDataError,
     ExtractionFilterError,
@@ -20,7 +22,10 @@ from pystargz.errors import (
     FormatError,
     InternalError,
     LimitError,
+    LinkOutsideDestinationError,
+    OutsideDestinationError,
     SourceError,
+    SpecialFileError,
     StargzError,
     TOCError,
     VerificationError,
@@ -30,6 +35,7 @@ from pystargz.members import Chunk, StargzInfo
 from pystargz.reader import Limits, StargzReader, open_reader
 from pystargz.sources import RangeSource, SourceLike
 from pystargz.toc import TOC, TOCEntry
+from pystargz.verify import Verification
 from pystargz.writer import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_LEVEL,
@@ -44,6 +50,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "TOC",
+    "AbsoluteLinkError",
+    "AbsolutePathError",
     "BuildError",
     "BuildResult",
     "Chunk",
@@ -57,14 +65,18 @@ __all__ = [
     "Layout",
     "LimitError",
     "Limits",
+    "LinkOutsideDestinationError",
+    "OutsideDestinationError",
     "RangeSource",
     "SourceError",
+    "SpecialFileError",
     "StargzError",
     "StargzInfo",
     "StargzReader",
     "StargzWriter",
     "TOCEntry",
     "TOCError",
+    "Verification",
     "VerificationError",
     "__version__",
     "build",
@@ -76,7 +88,12 @@ __all__ = [
 
 @overload
 def open(
-    source: SourceLike, mode: Literal["r"] = "r", *, limits: Limits | None = None, backend: str | None = None
+    source: SourceLike,
+    mode: Literal["r"] = "r",
+    *,
+    limits: Limits | None = None,
+    backend: str | None = None,
+    toc_digest: str | None = None,
 ) -> StargzReader: ...
 
 
@@ -100,7 +117,10 @@ def open(source: Any, mode: str = "r", **options: Any) -> StargzReader | StargzW
     Reading: ``source`` is a path, ``bytes``, a seekable binary file object or
     any :class:`RangeSource`; ``limits`` bounds what an untrusted blob may
     cost; ``backend`` picks the inflate code ("native" or "python"; default
-    from ``PYSTARGZ_BACKEND``).  Writing: ``source`` is a path or a binary
+    from ``PYSTARGZ_BACKEND``); ``toc_digest`` (the manifest's
+    ``containerd.io/snapshot/stargz/toc.digest``) makes the reader check the
+    TOC on open and every chunk as it is inflated, so that no byte it returns
+    is unverified (a mismatch raises :class:`VerificationError`).  Writing: ``source`` is a path or a binary
     file; the options are those of :class:`StargzWriter`.
     """
     if mode == "r":

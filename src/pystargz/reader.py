@@ -10,6 +10,7 @@ member per chunk read.
 from __future__ import annotations
 
 import bisect
+import copy
 import hashlib
 import io
 import operator
@@ -34,13 +35,13 @@ from pystargz.footer import MAX_FOOTER_SIZE, Footer, parse_footer
 from pystargz.members import Chunk, StargzInfo, clean_name, implicit_dir, member_from_entry
 from pystargz.sources import RangeSource, SourceLike, as_source
 from pystargz.toc import NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC, TOC_TAR_NAME, TOCEntry
+from pystargz.verify import ChunkVerifier, Verification, check_toc_digest, verify_reader
 
 TAIL_WINDOW = 64 << 10
 # Reads of many files fetch the blob in windows of about this size...
 READ_WINDOW = 64 << 20
 # ...and start a new window rather than fetch a gap larger than this.
 READ_GAP = 1 << 20
-MAX_LINK_DEPTH = 64
 # Deflate cannot expand input by more than about 1032:1; larger claims are lies, refused at open.
 MAX_DEFLATE_RATIO = 1032
 
@@ -49,15 +50,30 @@ FilterArg = Literal["data", "tar", "fully_trusted"] | Callable[[tarfile.TarInfo,
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on what an untrusted blob may make the reader allocate.
+    """Bounds on what an untrusted blob may make the reader do; a blob past one is refused at open.
 
+    The defaults let through every layer a real builder writes and stop what
+    only a crafted blob asks for.  Sizes: the TOC gzip member and the TOC
+    JSON (containers/storage caps both at 150 MiB); ``max_entries`` TOC
+    entries; names and link targets of ``max_name_length`` characters and
+    ``max_path_depth`` components; ``max_inflate_ratio`` uncompressed bytes
+    per compressed byte, for each chunk against the compressed bytes its
+    offset leaves it and for all chunks against the payload (deflate cannot
+    do better than 1032:1); ``max_total_size`` uncompressed bytes of file
+    data in all; hardlink chains of ``max_link_depth`` hops.
     ``member_slack`` is how much more than a chunk one gzip member may
     inflate to (the member also holds tar padding and the headers of the
-    entries after the chunk).
+    entries after the chunk): no member inflates past it.
     """
 
     max_toc_compressed_size: int = 150 << 20
     max_toc_size: int = 150 << 20
+    max_entries: int = 1 << 20
+    max_name_length: int = 4096
+    max_path_depth: int = 1024
+    max_inflate_ratio: int = MAX_DEFLATE_RATIO
+    max_total_size: int = 1 << 40
+    max_link_depth: int = 64
     member_slack: int = 64 << 20
 
 
@@ -67,6 +83,10 @@ class StargzReader:
     Thread safety: after construction the reader is read-only, so its
     methods may be called from several threads at once (each file object
     from ``extractfile`` belongs to one thread at a time).
+
+    With ``toc_digest`` the TOC must have that digest, and every chunk is
+    checked against its TOC digest as it is inflated, before any of its
+    bytes are returned (:mod:`pystargz.verify`).
     """
 
     def __init__(
@@ -76,16 +96,29 @@ class StargzReader:
         limits: Limits | None = None,
         backend: Backend | None = None,
         close_source: bool = False,
+        toc_digest: str | None = None,
     ) -> None:
         self.source = source
         self.limits = limits or Limits()
         self._backend = backend or get_backend()
         self._close_source = close_source
         self.footer, toc_json = _read_toc(source, self.limits, self._backend)
+        if toc_digest is not None:
+            check_toc_digest(toc_json, toc_digest, self.footer.toc_offset)
         self.toc_json = toc_json
         self.toc_digest = "sha256:" + hashlib.sha256(toc_json).hexdigest()
         self.toc = TOC.from_json(toc_json)
-        self._members, self._by_name = _index(self.toc, self.footer.toc_offset)
+        self._members, self._by_name = _index(self.toc, self.footer.toc_offset, self.limits)
+        self._verifier = (
+            None
+            if toc_digest is None
+            else ChunkVerifier(self._members, self._inflate_unchecked, whole_files=True)
+        )
+
+    @property
+    def verifying(self) -> bool:
+        """Whether every chunk is checked against its digest as it is read (opened with ``toc_digest``)."""
+        return self._verifier is not None
 
     # ---- context manager ----
 
@@ -193,13 +226,11 @@ class StargzReader:
         return info if info.isreg() else None
 
     def _link_target(self, link: StargzInfo) -> StargzInfo:
-        """Follows hardlink chains; the index already refused missing targets and cycles."""
+        """Follows hardlink chains; the index already refused missing targets, cycles and long chains."""
         info = link
-        for _ in range(MAX_LINK_DEPTH):
-            if not info.islnk():
-                return info
+        while info.islnk():
             info = self._by_name[clean_name(info.linkname)]
-        raise TOCError(f"hardlink {link.name!r}: chain longer than {MAX_LINK_DEPTH} links")
+        return info
 
     def iter_contents(self, files: Iterable[StargzInfo]) -> Iterator[tuple[StargzInfo, bytes]]:
         """Yields (member, contents) for regular members, as their chunks are inflated.
@@ -227,6 +258,11 @@ class StargzReader:
                     yield f, b"".join(data for _, data in sorted(pieces))
 
     def _inflate_window(self, chunks: list[Chunk]) -> list[bytes]:
+        """The chunks' bytes (all within one window of the blob), checked when verifying."""
+        data = self._inflate_unchecked(chunks)
+        return data if self._verifier is None else self._verifier.check(chunks, data)
+
+    def _inflate_unchecked(self, chunks: list[Chunk]) -> list[bytes]:
         start, end = chunks[0].offset, max(c.end for c in chunks)
         data = self.source.read_at(start, end - start)
         spans = [Span(c.offset - start, c.end - start, c.inner_offset, c.size) for c in chunks]
@@ -237,15 +273,37 @@ class StargzReader:
             raise error_for(
                 failure.status, start + failure.offset, limit, chunks[failure.index].name
             ) from None
+        except MemoryError:
+            raise _no_memory(chunks) from None
 
     def read_chunk(self, chunk: Chunk) -> bytes:
-        """The uncompressed bytes of one chunk, fetched and inflated on their own."""
+        """The uncompressed bytes of one chunk, fetched and inflated on their own (checked when verifying)."""
+        data = self._read_chunk_unchecked(chunk)
+        return data if self._verifier is None else self._verifier.check([chunk], [data])[0]
+
+    def _read_chunk_unchecked(self, chunk: Chunk) -> bytes:
         data = self.source.read_at(chunk.offset, chunk.end - chunk.offset)
         limit = chunk.inner_offset + chunk.size + self.limits.member_slack
         try:
             return self._backend.extract(data, Span(0, len(data), chunk.inner_offset, chunk.size), limit)
         except SpanFailure as failure:
             raise error_for(failure.status, chunk.offset + failure.offset, limit, chunk.name) from None
+        except MemoryError:
+            raise _no_memory([chunk]) from None
+
+    # ---- verification ----
+
+    def verify(self, toc_digest: str | None = None) -> Verification:
+        """Checks the TOC digest (when given), every chunk's digest and every regular file's digest.
+
+        Raises :class:`~pystargz.errors.VerificationError` at the first
+        mismatch, naming the entry, its blob offset and both digests.  Legacy
+        stargz blobs have no chunk digests; their files are checked whole.
+        Inflates and hashes on all cores.
+        """
+        checked = copy.copy(self)
+        checked._verifier = ChunkVerifier(self._members, self._inflate_unchecked, whole_files=False)
+        return verify_reader(self, checked, toc_digest)
 
     # ---- extraction ----
 
@@ -342,6 +400,16 @@ class ChunkedFile(io.RawIOBase):
         return self._cached[1]
 
 
+def _no_memory(chunks: list[Chunk]) -> LimitError:
+    """The declared sizes passed the limits but this machine cannot hold them."""
+    size = sum(chunk.size for chunk in chunks)
+    return LimitError(
+        f"cannot allocate {size} bytes for {chunks[0].name!r} (blob offset {chunks[0].offset}"
+        + (f" and {len(chunks) - 1} more chunks" if len(chunks) > 1 else "")
+        + "); lower Limits.max_inflate_ratio or max_total_size to refuse such blobs at open"
+    )
+
+
 def _windows(chunks: list[tuple[Chunk, StargzInfo]]) -> Iterator[list[tuple[Chunk, StargzInfo]]]:
     """Groups chunks (in blob order) into windows of nearby compressed bytes."""
     window: list[tuple[Chunk, StargzInfo]] = []
@@ -414,8 +482,14 @@ def _toc_json_from_member(member: bytes, offset: int, limits: Limits) -> bytes:
 # ---- the index ----
 
 
-def _index(toc: TOC, toc_offset: int) -> tuple[list[StargzInfo], dict[str, StargzInfo]]:
-    """Members in TOC order and the name lookup (last entry wins; implicit parents added)."""
+def _index(toc: TOC, toc_offset: int, limits: Limits) -> tuple[list[StargzInfo], dict[str, StargzInfo]]:
+    """Members in TOC order and the name lookup (last entry wins; implicit parents added).
+
+    Every limit that concerns entries is checked here, in the one pass that
+    builds the members: opening a layer is on the hot path.
+    """
+    if len(toc.entries) > limits.max_entries:
+        raise LimitError(f"TOC has {len(toc.entries)} entries, more than the limit of {limits.max_entries}")
     ends = _compressed_ends(toc.entries, toc_offset)
     members: list[StargzInfo] = []
     by_name: dict[str, StargzInfo] = {}
@@ -423,28 +497,80 @@ def _index(toc: TOC, toc_offset: int) -> tuple[list[StargzInfo], dict[str, Starg
     gnames: dict[int, str] = {}
     current: StargzInfo | None = None
     pending: list[Chunk] = []
+    # Names shorter than this cannot break the length or depth limits (a clean name of
+    # depth d has at least 2d - 1 characters): only longer ones are looked at closely.
+    long_name = min(limits.max_name_length + 1, 2 * limits.max_path_depth - 1)
+    budget = _size_budget(toc_offset, limits)
+    total = 0
     for index, entry in enumerate(toc.entries):
         if entry.type == "chunk":
             if current is None or not current.isreg():
                 raise TOCError(f"TOC entry #{index}: chunk of {entry.name!r} does not follow a regular file")
-            pending.append(_chunk(entry, current, ends[index], index))
+            chunk = _chunk(entry, current, ends[index], index, limits)
+            pending.append(chunk)
+            total += chunk.size
+            if total > budget[0]:
+                raise _over_budget(chunk, index, budget)
             continue
         if current is not None:
             current.set_chunks(pending)
+        name, link = entry.name, entry.link_name
+        if len(name) >= long_name or len(link) > limits.max_name_length or "\x00" in name or "\x00" in link:
+            _check_names(entry, index, limits)
         member = member_from_entry(entry, index, unames, gnames)
-        pending = [_chunk(entry, member, ends[index], index)] if entry.is_data else []
+        pending = []
+        if entry.is_data:
+            chunk = _chunk(entry, member, ends[index], index, limits)
+            pending.append(chunk)
+            total += chunk.size
+            if total > budget[0]:
+                raise _over_budget(chunk, index, budget)
         current = member
         members.append(member)
         by_name[member.name] = member
     if current is not None:
         current.set_chunks(pending)
     _add_implicit_dirs(by_name)
-    _check_hardlinks(by_name)
+    _check_hardlinks(by_name, limits.max_link_depth)
     return members, by_name
 
 
-def _chunk(entry: TOCEntry, file: StargzInfo, end: int, index: int) -> Chunk:
-    """The chunk an entry describes; the parser already refused negative numbers."""
+def _check_names(entry: TOCEntry, index: int, limits: Limits) -> None:
+    """The slow look at a suspicious entry: NUL bytes, then the name length and depth limits."""
+    where = f"TOC entry #{index} ({entry.name[:200]!r}{'...' if len(entry.name) > 200 else ''})"
+    if "\x00" in entry.name or "\x00" in entry.link_name:
+        raise TOCError(f"{where}: a name or link target holds a NUL byte, which no tar name can")
+    for what, text in (("name", entry.name), ("link target", entry.link_name)):
+        if len(text) > limits.max_name_length:
+            raise LimitError(
+                f"{where}: {what} of {len(text)} characters exceeds the limit of {limits.max_name_length}"
+            )
+    depth = clean_name(entry.name).count("/") + 1
+    if depth > limits.max_path_depth:
+        raise LimitError(f"{where}: path of {depth} components exceeds the limit of {limits.max_path_depth}")
+
+
+def _size_budget(toc_offset: int, limits: Limits) -> tuple[int, str]:
+    """How many uncompressed bytes all chunks together may claim, and which limit says so."""
+    by_ratio = toc_offset * limits.max_inflate_ratio
+    if by_ratio < limits.max_total_size:
+        return by_ratio, f"{limits.max_inflate_ratio} times the {toc_offset}-byte payload"
+    return limits.max_total_size, f"the limit of {limits.max_total_size} bytes"
+
+
+def _over_budget(chunk: Chunk, index: int, budget: tuple[int, str]) -> LimitError:
+    return LimitError(
+        f"TOC entry #{index} ({chunk.name!r}, blob offset {chunk.offset}): file data declared so far "
+        f"exceeds {budget[1]}"
+    )
+
+
+def _chunk(entry: TOCEntry, file: StargzInfo, end: int, index: int, limits: Limits) -> Chunk:
+    """The chunk an entry describes; the parser already refused negative numbers.
+
+    A chunk that is its whole file takes the file's digest when the entry has
+    no ``chunkDigest`` (legacy stargz), so that it can be verified on its own.
+    """
     size = entry.chunk_size or file.size - entry.chunk_offset
     if entry.offset == 0 and entry.inner_offset == 0:
         raise TOCError(f"TOC entry #{index} ({file.name!r}): data chunk has no offset")
@@ -453,14 +579,15 @@ def _chunk(entry: TOCEntry, file: StargzInfo, end: int, index: int) -> Chunk:
             f"TOC entry #{index} ({file.name!r}): chunk at file offset {entry.chunk_offset} "
             f"is empty or past the end of the {file.size}-byte file"
         )
-    if entry.inner_offset + size > (end - entry.offset) * MAX_DEFLATE_RATIO:
-        raise TOCError(
+    if entry.inner_offset + size > (end - entry.offset) * limits.max_inflate_ratio:
+        impossible = entry.inner_offset + size > (end - entry.offset) * MAX_DEFLATE_RATIO
+        raise (TOCError if impossible else LimitError)(
             f"TOC entry #{index} ({file.name!r}): {entry.inner_offset + size} bytes cannot come out of "
-            f"the {end - entry.offset} compressed bytes at offset {entry.offset}"
+            f"the {end - entry.offset} compressed bytes at offset {entry.offset} "
+            f"(at most {limits.max_inflate_ratio}:1)"
         )
-    return Chunk(
-        entry.offset, entry.inner_offset, end, entry.chunk_offset, size, entry.chunk_digest, file.name
-    )
+    digest = entry.chunk_digest or (entry.digest if entry.type == "reg" and size == file.size else "")
+    return Chunk(entry.offset, entry.inner_offset, end, entry.chunk_offset, size, digest, file.name)
 
 
 def _compressed_ends(entries: list[TOCEntry], toc_offset: int) -> list[int]:
@@ -502,8 +629,8 @@ def _add_implicit_dirs(by_name: dict[str, StargzInfo]) -> None:
             parent = parent.rpartition("/")[0]
 
 
-def _check_hardlinks(by_name: dict[str, StargzInfo]) -> None:
-    """Every hardlink must lead to an existing non-link entry in a bounded number of hops."""
+def _check_hardlinks(by_name: dict[str, StargzInfo], max_depth: int) -> None:
+    """Every hardlink must lead to an existing non-link entry in at most ``max_depth`` hops."""
     for member in by_name.values():
         info, seen = member, 0
         while info.islnk():
@@ -513,21 +640,37 @@ def _check_hardlinks(by_name: dict[str, StargzInfo]) -> None:
                     f"hardlink {member.name!r} points at {info.linkname!r}, which is not in the blob"
                 )
             seen += 1
-            if seen > MAX_LINK_DEPTH:
-                raise TOCError(
-                    f"hardlink {member.name!r}: chain longer than {MAX_LINK_DEPTH} links or a cycle"
-                )
+            if seen > max_depth:
+                raise _long_chain(member, by_name, max_depth)
             info = target
 
 
+def _long_chain(link: StargzInfo, by_name: dict[str, StargzInfo], max_depth: int) -> StargzError:
+    """A cycle is a broken TOC (TOCError); a long but finite chain only breaks the limit."""
+    seen: set[str] = set()
+    info = link
+    while info.islnk() and info.name not in seen:
+        seen.add(info.name)
+        info = by_name[clean_name(info.linkname)]
+    if info.islnk():
+        return TOCError(f"hardlink {link.name!r} is part of a cycle of hardlinks through {info.name!r}")
+    return LimitError(f"hardlink {link.name!r}: chain of {len(seen)} links exceeds the limit of {max_depth}")
+
+
 def open_reader(
-    source: SourceLike, *, limits: Limits | None = None, backend: str | None = None
+    source: SourceLike,
+    *,
+    limits: Limits | None = None,
+    backend: str | None = None,
+    toc_digest: str | None = None,
 ) -> StargzReader:
     """Opens a blob for reading; see :func:`pystargz.open`."""
     src = as_source(source)
     owns = src is not source
     try:
-        return StargzReader(src, limits=limits, backend=get_backend(backend), close_source=owns)
+        return StargzReader(
+            src, limits=limits, backend=get_backend(backend), close_source=owns, toc_digest=toc_digest
+        )
     except StargzError:
         if owns and hasattr(src, "close"):
             src.close()
