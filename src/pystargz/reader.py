@@ -46,6 +46,7 @@ READ_GAP = 1 << 20
 MAX_DEFLATE_RATIO = 1032
 
 FilterArg = Literal["data", "tar", "fully_trusted"] | Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]
+Whiteouts = Literal["keep", "apply"]
 
 
 @dataclass(frozen=True)
@@ -308,10 +309,15 @@ class StargzReader:
     # ---- extraction ----
 
     def extract(
-        self, member: str | StargzInfo, path: str | os.PathLike[str] = "", *, filter: FilterArg = "data"
+        self,
+        member: str | StargzInfo,
+        path: str | os.PathLike[str] = "",
+        *,
+        filter: FilterArg = "data",
+        whiteouts: Whiteouts = "keep",
     ) -> None:
         """Extracts one member under ``path`` (default: the current directory)."""
-        self.extractall(path, [member], filter=filter)
+        self.extractall(path, [member], filter=filter, whiteouts=whiteouts)
 
     def extractall(
         self,
@@ -319,12 +325,17 @@ class StargzReader:
         members: Iterable[str | StargzInfo] | None = None,
         *,
         filter: FilterArg = "data",
+        whiteouts: Whiteouts = "keep",
     ) -> None:
         """Extracts members under ``path`` through one of tarfile's extraction filters.
 
         ``filter`` is what :meth:`tarfile.TarFile.extractall` takes: "data"
         (the default: refuses absolute paths, ``..``, links leaving ``path``,
         device files; strips setuid bits), "tar", "fully_trusted" or a callable.
+        A refusal raises a subclass of :class:`~pystargz.errors.ExtractionFilterError`
+        that is also tarfile's matching ``FilterError``.  ``whiteouts``: "keep"
+        writes ``.wh.*`` files as they are; "apply" treats them as overlay
+        whiteouts and removes what they hide from ``path`` instead.
         File contents are inflated on all cores before they are written.
         """
         from pystargz.extract import extract_members
@@ -334,7 +345,7 @@ class StargzReader:
             if members is None
             else [m if isinstance(m, StargzInfo) else self.getmember(m) for m in members]
         )
-        extract_members(self, chosen, os.fspath(path), filter)
+        extract_members(self, chosen, os.fspath(path), filter, whiteouts)
 
     def __repr__(self) -> str:
         return f"<StargzReader {self.format} {len(self._members)} members toc_digest={self.toc_digest}>"

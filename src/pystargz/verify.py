@@ -86,7 +86,8 @@ def check_toc_digest(toc_json: bytes, expected: str, toc_offset: int) -> None:
     """Raises VerificationError unless the TOC JSON, as stored, has the digest ``expected``."""
     if expected.partition(":")[0] not in ALGORITHMS:
         raise VerificationError(
-            f"TOC digest {expected!r} is not <algorithm>:<hex> with one of {sorted(ALGORITHMS)}",
+            f"cannot check the TOC at blob offset {toc_offset}: digest {expected!r} is not "
+            f"<algorithm>:<hex> with one of {sorted(ALGORITHMS)}",
             expected=expected,
             actual="",
             entry=TOC_TAR_NAME,
@@ -195,7 +196,7 @@ def verify_reader(reader: StargzReader, checked: StargzReader, toc_digest: str |
 
 def _check_file(file: StargzInfo, data: bytes) -> None:
     """The file's own digest; a single chunk that carried the same digest was checked already."""
-    if len(file.chunks) == 1 and file.chunks[0].digest == file.digest:
+    if file.digest and len(file.chunks) == 1 and file.chunks[0].digest == file.digest:
         return
     if not file.digest:
         if all(chunk.digest for chunk in file.chunks):
