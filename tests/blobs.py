@@ -106,7 +106,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _pieces(data: bytes, chunk_size: int) -> list[tuple[int, bytes]]:
-    step = chunk_size or len(data)
+    step = chunk_size or len(data) or 1
     return [(start, data[start : start + step]) for start in range(0, len(data), step)]
 
 
@@ -142,6 +142,8 @@ def build_payload(files: Iterable[BlobFile], *, chunk_size: int = 0, level: int 
         entry.size = len(file.data)
         entry.digest = _sha256(file.data)
         pieces = _pieces(file.data, chunk_size)
+        if not pieces:
+            entries.append(entry)  # an empty file: no data, no offset
         for index, (start, piece) in enumerate(pieces):
             close_member()
             last = index == len(pieces) - 1
