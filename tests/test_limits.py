@@ -18,6 +18,7 @@ import pytest
 
 import pystargz
 from pystargz import CorruptDataError, LimitError, Limits, StargzError, TOCError
+from pystargz.reader import FilterArg
 from tests.blobs import (
     BlobFile,
     Entries,
@@ -270,6 +271,9 @@ FILES = [
 ]
 
 
+FILTERS: tuple[FilterArg, ...] = ("data", "tar", "fully_trusted")
+
+
 def everything(blob: bytes, dest: Path, backend: str) -> None:
     """Every public verb on the blob; any exception but StargzError fails the test."""
     refusals: list[tarfile.FilterError] = []
@@ -279,7 +283,7 @@ def everything(blob: bytes, dest: Path, backend: str) -> None:
                 member.to_tarinfo()
                 _ = member.size, member.mode, member.mtime, member.linkname, repr(member)
             reader.read_files(reader.getnames())
-            for index, filter_name in enumerate(("data", "tar", "fully_trusted")):
+            for index, filter_name in enumerate(FILTERS):
                 try:
                     reader.extractall(dest / str(index), filter=filter_name)
                 except tarfile.FilterError as exc:
