@@ -51,6 +51,7 @@ __all__ = [
     "tar_contents",
     "tar_layers",
     "toc_member",
+    "toc_tar",
 ]
 
 BLOCK = tarfile.BLOCKSIZE
@@ -110,6 +111,8 @@ class _Tree:
     dirs: list[str]
     regular: list[str]
     taken: set[str]
+    users: dict[int, str]
+    groups: dict[int, str]
 
     def add(self, info: tarfile.TarInfo, data: bytes = b"") -> None:
         self.entries.append((info, data))
@@ -124,7 +127,7 @@ def _free_name(draw: st.DrawFn, tree: _Tree, parent: str) -> str | None:
     return name
 
 
-def _attributes(draw: st.DrawFn, info: tarfile.TarInfo, kind: str) -> tarfile.TarInfo:
+def _attributes(draw: st.DrawFn, tree: _Tree, info: tarfile.TarInfo, kind: str) -> tarfile.TarInfo:
     """Mode, owner, time and xattrs: what a tar header carries besides name and type."""
     info.mode = draw(st.integers(0, 0o7777))
     if kind == "dir":
@@ -132,8 +135,9 @@ def _attributes(draw: st.DrawFn, info: tarfile.TarInfo, kind: str) -> tarfile.Ta
         info.mode |= 0o700  # keep the tree traversable when a test extracts it
     info.uid = draw(st.sampled_from([0, 1000]) | st.integers(0, (1 << 31) - 1))
     info.gid = draw(st.sampled_from([0, 1000]) | st.integers(0, (1 << 31) - 1))
-    info.uname = draw(_owner_names)
-    info.gname = draw(_owner_names)
+    # One name per id, as on a real system: the TOC records a name only where it changes.
+    info.uname = tree.users.setdefault(info.uid, draw(_owner_names))
+    info.gname = tree.groups.setdefault(info.gid, draw(_owner_names))
     info.mtime = draw(st.integers(1_500_000_000, 1_800_000_000) | st.integers(0, MAX_MTIME))
     xattrs = draw(st.dictionaries(_xattr_keys, st.text(_COMPONENT_CHARS, max_size=30), max_size=2))
     info.pax_headers = {f"SCHILY.xattr.user.{key}": value for key, value in xattrs.items()}
@@ -145,7 +149,7 @@ def _draw_dirs(draw: st.DrawFn, tree: _Tree) -> None:
     for _ in range(draw(st.integers(0, 4))):
         name = _free_name(draw, tree, draw(st.sampled_from(["", *tree.dirs])))
         if name is not None:
-            tree.add(_attributes(draw, tarfile.TarInfo(name), "dir"))
+            tree.add(_attributes(draw, tree, tarfile.TarInfo(name), "dir"))
             tree.dirs.append(name)
     if draw(st.integers(0, 4)) == 0:
         parent = draw(st.sampled_from(["", *tree.dirs]))
@@ -153,7 +157,7 @@ def _draw_dirs(draw: st.DrawFn, tree: _Tree) -> None:
             name = f"{parent}/d{depth}" if parent else f"d{depth}"
             if clean_name(name) in tree.taken:
                 return
-            tree.add(_attributes(draw, tarfile.TarInfo(name), "dir"))
+            tree.add(_attributes(draw, tree, tarfile.TarInfo(name), "dir"))
             tree.dirs.append(name)
             parent = name
 
@@ -165,7 +169,7 @@ def _draw_entry(
     name = _free_name(draw, tree, draw(st.sampled_from(["", *tree.dirs])))
     if name is None:
         return 0
-    info = _attributes(draw, tarfile.TarInfo(name), kind)
+    info = _attributes(draw, tree, tarfile.TarInfo(name), kind)
     data = b""
     if kind == "reg":
         contents = file_contents(max_size=max_file_size)
@@ -201,7 +205,7 @@ def tar_layers(
     reserves (the TOC, the landmarks), so every file reads back as it went in.
     ``min_data_files`` regular files of at least one byte are always added.
     """
-    tree = _Tree([], [], [], set())
+    tree = _Tree([], [], [], set(), {}, {})
     _draw_dirs(draw, tree)
     kinds = ["reg", "reg", "reg", "symlink", "char", "block", "fifo"]
     data_files = 0
@@ -329,12 +333,17 @@ def stargz_blobs(
     )
 
 
+def toc_tar(toc_json: bytes, name: str = TOC_TAR_NAME) -> bytes:
+    """The uncompressed TOC member: one USTAR entry (``name``) holding the bytes, then the end blocks."""
+    info = tarfile.TarInfo(name)
+    info.size = len(toc_json)
+    info.mode = 0
+    return info.tobuf(format=tarfile.USTAR_FORMAT) + toc_json + bytes(-len(toc_json) % BLOCK + 2 * BLOCK)
+
+
 def toc_member(toc_json: bytes) -> bytes:
     """gzip(tar(``stargz.index.json``)): the TOC member for any TOC bytes, valid JSON or not."""
-    info = tarfile.TarInfo(TOC_TAR_NAME)
-    info.size = len(toc_json)
-    tar = info.tobuf(format=tarfile.USTAR_FORMAT) + toc_json + bytes(-len(toc_json) % BLOCK + 2 * BLOCK)
-    return gzip.compress(tar, mtime=0)
+    return gzip.compress(toc_tar(toc_json), mtime=0)
 
 
 def assemble(payload: bytes, toc_json: bytes, layout: Layout = Layout.ESTARGZ) -> bytes:
