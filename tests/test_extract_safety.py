@@ -290,3 +290,44 @@ def test_whiteout_naming_no_sibling_is_refused(tmp_path: Path, name: str) -> Non
 def test_unknown_whiteout_mode(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="whiteouts"):
         extract(make_blob([BlobFile("f", b"x")]), tmp_path, whiteouts="drop")
+
+
+# ---- later members replace earlier ones; file-system failures name the member ----
+
+
+def test_a_file_replaces_an_earlier_directory_and_the_other_way_round(tmp_path: Path) -> None:
+    files = [
+        BlobFile("x", type="dir", mode=0o755),
+        BlobFile("x/inner", b"inner"),
+        BlobFile("x", b"x is a file now"),
+        BlobFile("y", b"y was a file"),
+        BlobFile("y", type="dir", mode=0o700),
+    ]
+    extract(make_blob(files), tmp_path)
+    assert (tmp_path / "x").read_bytes() == b"x is a file now"
+    assert (tmp_path / "y").is_dir()
+
+
+def test_a_file_replaces_a_symlink_without_following_it(tmp_path: Path) -> None:
+    files = [
+        BlobFile("target", b"original target"),
+        BlobFile("l", type="symlink", link="target", mode=0o777),
+        BlobFile("l", b"l is a file now"),
+    ]
+    extract(make_blob(files), tmp_path)
+    assert not (tmp_path / "l").is_symlink()
+    assert (tmp_path / "l").read_bytes() == b"l is a file now"
+    assert (tmp_path / "target").read_bytes() == b"original target"
+
+
+def test_file_system_failures_name_the_member(tmp_path: Path) -> None:
+    (tmp_path / "p").write_bytes(b"a file where the layer wants a directory")
+    with pytest.raises(pystargz.ExtractionError) as caught:
+        extract(make_blob([BlobFile("p/x", b"x")]), tmp_path)
+    error = caught.value
+    assert isinstance(error, OSError)
+    assert isinstance(error, StargzError)
+    assert isinstance(error.__cause__, FileExistsError)
+    assert error.member == "p/x"
+    assert error.errno == error.__cause__.errno
+    assert "'p/x'" in str(error)

@@ -114,6 +114,18 @@ class LinkOutsideDestinationError(ExtractionFilterError, tarfile.LinkOutsideDest
     """A symlink or hardlink target leads outside the destination."""
 
 
+class ExtractionError(StargzError, OSError):
+    """Writing a member to the destination failed (a file-system error); also an :class:`OSError`.
+
+    ``member`` names the member, ``errno`` is the file system's; the OSError is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, member: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.member = member
+        self.errno = errno
+
+
 # tarfile's own classes and ours, most specific first; LinkFallbackError exists from 3.12.11 / 3.13.4.
 FILTER_ERRORS: list[tuple[type[tarfile.FilterError], type[ExtractionFilterError]]] = [
     (tarfile.AbsolutePathError, AbsolutePathError),

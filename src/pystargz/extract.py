@@ -21,7 +21,7 @@ import tarfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from pystargz.errors import ExtractionFilterError, StargzError, TOCError, filter_error
+from pystargz.errors import ExtractionError, ExtractionFilterError, StargzError, TOCError, filter_error
 from pystargz.members import StargzInfo
 
 if TYPE_CHECKING:
@@ -75,20 +75,46 @@ def extract_members(
             info = _filtered(apply_filter, member, dest) if member.name else None
             if info is None:
                 continue
-            if whiteouts == "apply" and is_whiteout(info.name):
-                _apply_whiteout(dest, info, written)
-                continue
-            written.add(info.name)
             path = os.path.join(dest, info.name)
-            if info.isdir():
-                os.makedirs(path, exist_ok=True)
-                directories.append((path, info))
-                continue
-            _write_member(reader, member, info, path, dest, contents.get(id(member)))
-            if not info.issym():
-                _set_attributes(info, path)
+            with _naming(member, path):
+                if whiteouts == "apply" and is_whiteout(info.name):
+                    _apply_whiteout(dest, info, written)
+                    continue
+                written.add(info.name)
+                if info.isdir():
+                    _make_directory(path)
+                    directories.append((path, info))
+                    continue
+                _write_member(reader, member, info, path, dest, contents.get(id(member)))
+                if not info.issym():
+                    _set_attributes(info, path)
     for path, info in sorted(directories, key=lambda pair: pair[0], reverse=True):
-        _set_attributes(info, path)
+        # A later member of the layer may have replaced the directory (or a whiteout removed it).
+        if os.path.isdir(path) and not os.path.islink(path):
+            with _naming(info, path):
+                _set_attributes(info, path)
+
+
+@contextlib.contextmanager
+def _naming(member: StargzInfo | tarfile.TarInfo, path: str) -> Iterator[None]:
+    """File-system failures say which member they hit; they stay OSErrors for tarfile-style callers."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, StargzError):
+            raise
+        raise ExtractionError(
+            f"cannot extract {member.name!r} to {path!r}: {exc.strerror or exc}",
+            member=member.name,
+            errno=exc.errno,
+        ) from exc
+
+
+def _make_directory(path: str) -> None:
+    """A directory replaces what an earlier member left at its path, unless that is (a link to) one."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        os.unlink(path)
+    os.makedirs(path, exist_ok=True)
 
 
 def _filtered(apply_filter: Filter, member: StargzInfo, dest: str) -> tarfile.TarInfo | None:
@@ -160,8 +186,7 @@ def _write_member(
     parent = os.path.dirname(path)
     if parent:
         os.makedirs(parent, exist_ok=True)
-    if os.path.lexists(path) and not os.path.isdir(path):
-        os.unlink(path)
+    _remove(path)  # a later member replaces an earlier one, whatever its type (links are not followed)
     if info.isreg():
         _write_file(path, content if content is not None else b"")
     elif info.issym():
