@@ -34,6 +34,8 @@ ALGORITHMS: dict[str, Callable[[Buffer], hashlib._Hash]] = {
 }
 # Below this many bytes a batch of hashes is not worth handing to other threads.
 PARALLEL_HASH_BYTES = 1 << 20
+# verify() hashes whole files in batches of about this many bytes (held in memory meanwhile).
+FILE_BATCH_BYTES = 64 << 20
 
 Inflate = Callable[[list[Chunk]], list[bytes]]
 
@@ -181,41 +183,50 @@ def verify_reader(reader: StargzReader, checked: StargzReader, toc_digest: str |
 
     ``checked`` is a view of the same blob whose inflation runs through a
     :class:`ChunkVerifier` without whole-file checks: files are assembled
-    here anyway, so their digests are checked once, after assembly.
+    here anyway, so their digests are checked once, after assembly, a batch
+    of files at a time on all cores.
     """
     if toc_digest is not None:
         check_toc_digest(reader.toc_json, toc_digest, reader.toc_offset)
     files = {id(m): m for m in reader.getmembers() if m.isreg()}
     chunks = total = 0
+    batch: list[tuple[StargzInfo, bytes]] = []
+    batch_bytes = 0
     for file, data in checked.iter_contents(files.values()):
         chunks += len(file.chunks)
         total += len(data)
-        _check_file(file, data)
+        if _needs_file_hash(file):
+            batch.append((file, data))
+            batch_bytes += len(data)
+        if batch_bytes >= FILE_BATCH_BYTES:
+            _check_files(batch)
+            batch, batch_bytes = [], 0
+    _check_files(batch)
     return Verification(reader.toc_digest, toc_digest is not None, len(files), chunks, total)
 
 
-def _check_file(file: StargzInfo, data: bytes) -> None:
-    """The file's own digest; a single chunk that carried the same digest was checked already."""
-    if file.digest and len(file.chunks) == 1 and file.chunks[0].digest == file.digest:
-        return
-    if not file.digest:
-        if all(chunk.digest for chunk in file.chunks):
-            return
-        raise VerificationError(
-            f"{file.name!r}: file of {file.size} bytes has neither a digest nor chunk digests to check",
-            expected="",
-            actual=digest_of(data, "sha256"),
-            entry=file.name,
-            offset=file.chunks[0].offset if file.chunks else None,
+def _needs_file_hash(file: StargzInfo) -> bool:
+    """False when a single chunk that carried the file's own digest was checked already."""
+    return not (file.digest and len(file.chunks) == 1 and file.chunks[0].digest == file.digest)
+
+
+def _check_files(batch: list[tuple[StargzInfo, bytes]]) -> None:
+    """Each file against its own digest; one without a digest needs every chunk to have had one."""
+    actual = digests_of([(data, file.digest) for file, data in batch])
+    for (file, _), found in zip(batch, actual, strict=True):
+        if file.digest and found == file.digest.lower():
+            continue
+        if not file.digest and all(chunk.digest for chunk in file.chunks):
+            continue
+        offset = file.chunks[0].offset if file.chunks else None
+        where = f"{file.name!r}: file of {file.size} bytes" + (
+            f" (blob offset {offset})" if offset is not None else ""
         )
-    actual = digest_of(data, file.digest)
-    if actual != file.digest.lower():
+        what = (
+            f"has digest {found}, the TOC says {file.digest}"
+            if file.digest
+            else ("has neither a digest nor chunk digests to check")
+        )
         raise VerificationError(
-            f"{file.name!r}: file of {file.size} bytes"
-            + (f" (blob offset {file.chunks[0].offset})" if file.chunks else "")
-            + f" has digest {actual}, the TOC says {file.digest}",
-            expected=file.digest,
-            actual=actual,
-            entry=file.name,
-            offset=file.chunks[0].offset if file.chunks else None,
+            f"{where} {what}", expected=file.digest, actual=found, entry=file.name, offset=offset
         )
