@@ -314,3 +314,13 @@ def test_lone_surrogate_in_a_name_is_a_toc_error() -> None:
     text = toc_bytes([{"name": "x", "type": "dir"}]).replace(b'"x"', b'"\\ud800"')
     with pytest.raises(TOCError, match="JSON"):
         pystargz.open(assemble(b"", text))
+
+
+def test_a_shadowed_hardlink_to_nothing_is_a_toc_error() -> None:
+    """A hardlink shadowed by a later entry of its name is still listed and extracted: it is checked too.
+
+    (Only the last entry of each name used to be checked: reading the first raised KeyError.)
+    """
+    entries: Entries = [{"name": "h", "type": "hardlink", "linkName": "nope"}, {"name": "h", "type": "dir"}]
+    with pytest.raises(TOCError, match="'h' points at 'nope'"):
+        pystargz.open(blob_of(entries))

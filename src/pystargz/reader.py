@@ -542,7 +542,7 @@ def _index(toc: TOC, toc_offset: int, limits: Limits) -> tuple[list[StargzInfo],
     if current is not None:
         current.set_chunks(pending)
     _add_implicit_dirs(by_name)
-    _check_hardlinks(by_name, limits.max_link_depth)
+    _check_hardlinks(members, by_name, limits.max_link_depth)
     return members, by_name
 
 
@@ -640,9 +640,12 @@ def _add_implicit_dirs(by_name: dict[str, StargzInfo]) -> None:
             parent = parent.rpartition("/")[0]
 
 
-def _check_hardlinks(by_name: dict[str, StargzInfo], max_depth: int) -> None:
-    """Every hardlink must lead to an existing non-link entry in at most ``max_depth`` hops."""
-    for member in by_name.values():
+def _check_hardlinks(members: list[StargzInfo], by_name: dict[str, StargzInfo], max_depth: int) -> None:
+    """Every hardlink must lead to an existing non-link entry in at most ``max_depth`` hops.
+
+    All members, not only the last of each name: an earlier duplicate is still listed and extracted.
+    """
+    for member in members:
         info, seen = member, 0
         while info.islnk():
             target = by_name.get(clean_name(info.linkname))
