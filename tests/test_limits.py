@@ -322,5 +322,5 @@ def test_a_shadowed_hardlink_to_nothing_is_a_toc_error() -> None:
     (Only the last entry of each name used to be checked: reading the first raised KeyError.)
     """
     entries: Entries = [{"name": "h", "type": "hardlink", "linkName": "nope"}, {"name": "h", "type": "dir"}]
-    with pytest.raises(TOCError, match="'h' points at 'nope'"):
+    with pytest.raises(TOCError, match="'h' leads to 'nope'"):
         pystargz.open(blob_of(entries))

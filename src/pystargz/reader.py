@@ -644,19 +644,32 @@ def _check_hardlinks(members: list[StargzInfo], by_name: dict[str, StargzInfo], 
     """Every hardlink must lead to an existing non-link entry in at most ``max_depth`` hops.
 
     All members, not only the last of each name: an earlier duplicate is still listed and extracted.
+    ``hops`` remembers how far each name is from a non-link, so a blob of long chains costs one
+    walk per name, not one per link and hop.
     """
+    hops: dict[str, int] = {}
     for member in members:
-        info, seen = member, 0
-        while info.islnk():
-            target = by_name.get(clean_name(info.linkname))
+        if not member.islnk():
+            continue
+        walked: list[str] = []
+        name = clean_name(member.linkname)
+        while name not in hops:
+            target = by_name.get(name)
             if target is None:
-                raise TOCError(
-                    f"hardlink {member.name!r} points at {info.linkname!r}, which is not in the blob"
-                )
-            seen += 1
-            if seen > max_depth:
+                raise TOCError(f"hardlink {member.name!r} leads to {name!r}, which is not in the blob")
+            if not target.islnk():
+                hops[name] = 0
+                break
+            walked.append(name)
+            if len(walked) >= max_depth:
                 raise _long_chain(member, by_name, max_depth)
-            info = target
+            name = clean_name(target.linkname)
+        distance = hops[name]
+        for name in reversed(walked):
+            distance += 1
+            hops[name] = distance
+        if hops[clean_name(member.linkname)] + 1 > max_depth:
+            raise _long_chain(member, by_name, max_depth)
 
 
 def _long_chain(link: StargzInfo, by_name: dict[str, StargzInfo], max_depth: int) -> StargzError:
