@@ -324,3 +324,21 @@ def test_a_shadowed_hardlink_to_nothing_is_a_toc_error() -> None:
     entries: Entries = [{"name": "h", "type": "hardlink", "linkName": "nope"}, {"name": "h", "type": "dir"}]
     with pytest.raises(TOCError, match="'h' leads to 'nope'"):
         pystargz.open(blob_of(entries))
+
+
+def test_entries_are_counted_before_they_are_built() -> None:
+    """A TOC of a million tiny entries compresses to almost nothing; it is refused before decoding."""
+    entries = b",".join([b'{"name":"a","type":"dir"}'] * 300_000)
+    text = b'{"version":1,"entries":[' + entries + b"]}"
+    blob = assemble(b"", text)
+    assert len(blob) < len(text) // 100
+    with pytest.raises(LimitError, match="300000 entries"):
+        pystargz.open(blob, limits=Limits(max_entries=299_999))
+
+
+def test_braces_in_names_are_not_entries() -> None:
+    entries: Entries = [{"name": "{" * 10, "type": "dir"}, {"name": "{}", "type": "dir"}]
+    with pystargz.open(blob_of(entries), limits=Limits(max_entries=2)) as reader:
+        assert len(reader) == 2
+    with pytest.raises(LimitError, match="2 entries"):
+        pystargz.open(blob_of(entries), limits=Limits(max_entries=1))

@@ -34,7 +34,14 @@ from pystargz.errors import CorruptDataError, FooterError, LimitError, StargzErr
 from pystargz.footer import MAX_FOOTER_SIZE, Footer, parse_footer
 from pystargz.members import Chunk, StargzInfo, clean_name, implicit_dir, member_from_entry
 from pystargz.sources import RangeSource, SourceLike, as_source
-from pystargz.toc import NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC, TOC_TAR_NAME, TOCEntry
+from pystargz.toc import (
+    NO_PREFETCH_LANDMARK,
+    PREFETCH_LANDMARK,
+    TOC,
+    TOC_TAR_NAME,
+    TOCEntry,
+    count_entries,
+)
 from pystargz.verify import ChunkVerifier, Verification, check_toc_digest, verify_reader
 
 TAIL_WINDOW = 64 << 10
@@ -108,6 +115,7 @@ class StargzReader:
             check_toc_digest(toc_json, toc_digest, self.footer.toc_offset)
         self.toc_json = toc_json
         self.toc_digest = "sha256:" + hashlib.sha256(toc_json).hexdigest()
+        _check_entry_count(toc_json, self.limits)
         self.toc = TOC.from_json(toc_json)
         self._members, self._by_name = _index(self.toc, self.footer.toc_offset, self.limits)
         self._verifier = (
@@ -490,6 +498,19 @@ def _toc_json_from_member(member: bytes, offset: int, limits: Limits) -> bytes:
     return data
 
 
+def _check_entry_count(toc_json: bytes, limits: Limits) -> None:
+    """Refuses a TOC of too many entries before they are built (each costs a few hundred bytes).
+
+    Every entry is a JSON object, so a TOC with no more ``{`` than the limit
+    passes at the cost of one byte count; only larger ones are counted exactly.
+    """
+    if toc_json.count(b"{") <= limits.max_entries + 1:
+        return
+    count = count_entries(toc_json)
+    if count is not None and count > limits.max_entries:
+        raise LimitError(f"TOC has {count} entries, more than the limit of {limits.max_entries}")
+
+
 # ---- the index ----
 
 
@@ -499,8 +520,6 @@ def _index(toc: TOC, toc_offset: int, limits: Limits) -> tuple[list[StargzInfo],
     Every limit that concerns entries is checked here, in the one pass that
     builds the members: opening a layer is on the hot path.
     """
-    if len(toc.entries) > limits.max_entries:
-        raise LimitError(f"TOC has {len(toc.entries)} entries, more than the limit of {limits.max_entries}")
     ends = _compressed_ends(toc.entries, toc_offset)
     members: list[StargzInfo] = []
     by_name: dict[str, StargzInfo] = {}
