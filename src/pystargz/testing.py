@@ -165,8 +165,16 @@ def _draw_dirs(draw: st.DrawFn, tree: _Tree) -> None:
 def _draw_entry(
     draw: st.DrawFn, tree: _Tree, kind: str, max_file_size: int, *, nonempty: bool = False
 ) -> int:
-    """Adds one entry of ``kind`` (unless its name is taken); returns how many data bytes it has."""
+    """Adds one entry of ``kind`` (unless its name is taken); returns how many data bytes it has.
+
+    A ``nonempty`` file is always added: a name drawn twice (hypothesis draws "0" again and
+    again when it runs out of data) falls back to one made unique by the entry count.
+    """
     name = _free_name(draw, tree, draw(st.sampled_from(["", *tree.dirs])))
+    if name is None and nonempty:
+        name = f"file.{len(tree.entries)}"
+        while clean_name(name) in tree.taken:
+            name += "_"
     if name is None:
         return 0
     info = _attributes(draw, tree, tarfile.TarInfo(name), kind)
@@ -524,14 +532,15 @@ MALFORMATIONS: tuple[str, ...] = tuple(_MALFORMERS)
 def malformed_blobs(
     draw: st.DrawFn, kinds: tuple[str, ...] = MALFORMATIONS, blobs: st.SearchStrategy[BuiltBlob] | None = None
 ) -> Malformation:
-    """A valid blob (default: :func:`stargz_blobs` with at least one non-empty file) damaged one way.
+    """A valid blob (default: :func:`stargz_blobs` of small trees with a non-empty file) damaged one way.
 
     ``kinds`` restricts the classes drawn from :data:`MALFORMATIONS`.
     """
     unknown = set(kinds) - set(_MALFORMERS)
     if unknown:
         raise ValueError(f"unknown malformation classes {sorted(unknown)}; known: {MALFORMATIONS}")
-    original = draw(blobs if blobs is not None else stargz_blobs(tar_layers(min_data_files=1)))
+    default = stargz_blobs(tar_layers(max_entries=6, max_file_size=16 << 10, min_data_files=1))
+    original = draw(blobs if blobs is not None else default)
     kind = draw(st.sampled_from(kinds))
     blob, expect, detail = _MALFORMERS[kind](draw, original)
     return Malformation(kind=kind, blob=blob, original=original, expect=expect, detail=detail)
