@@ -360,3 +360,22 @@ def test_verify_matches_a_tar_of_the_same_files() -> None:
         verification = reader.verify(result.toc_digest)
     assert verification.bytes == sum(index * 3000 for index in range(20)) + 1  # + the landmark
     assert verification.chunks == sum(-(-index * 3000 // 8192) for index in range(20)) + 1
+
+
+@pytest.mark.parametrize("case", ["symlinks__default", "dirs_modes__writer", "zero_length__default"])
+def test_members_no_chunk_points_into_are_checked(case: str) -> None:
+    """The first member holds only tar headers: no read inflates it, verify() checks its CRC and length."""
+    vector = vector_case(case)
+    blob = vector.blob.read_bytes()
+    with pystargz.open(blob) as reader:
+        first_data = min((c.offset for m in reader for c in m.chunks), default=vector.toc["toc_offset"])
+    assert first_data > 0
+    for position in range(first_data - 8, first_data):  # the member's CRC32 and ISIZE
+        for bit in range(8):
+            damaged = bytearray(blob)
+            damaged[position] ^= 1 << bit
+            with pystargz.open(bytes(damaged)) as reader:
+                reader.read_files(reader.getnames())  # reads never touch that member
+                with pytest.raises(pystargz.CorruptDataError) as caught:
+                    reader.verify()
+            assert caught.value.offset == 0

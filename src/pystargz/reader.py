@@ -306,9 +306,10 @@ class StargzReader:
         """Checks the TOC digest (when given), every chunk's digest and every regular file's digest.
 
         Raises :class:`~pystargz.errors.VerificationError` at the first
-        mismatch, naming the entry, its blob offset and both digests.  Legacy
-        stargz blobs have no chunk digests; their files are checked whole.
-        Inflates and hashes on all cores.
+        mismatch, naming the entry, its blob offset and both digests, and
+        CorruptDataError for damaged gzip (the members holding only tar
+        headers are inflated too).  Legacy stargz blobs have no chunk
+        digests; their files are checked whole.  Inflates and hashes on all cores.
         """
         checked = copy.copy(self)
         checked._verifier = ChunkVerifier(self._members, self._inflate_unchecked, whole_files=False)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pystargz.compression import Buffer
+from pystargz.compression import Buffer, SpanFailure, error_for, inflate_member
 from pystargz.compression import _executor as shared_pool
 from pystargz.compression import _split as split_runs
 from pystargz.errors import VerificationError
@@ -202,7 +202,27 @@ def verify_reader(reader: StargzReader, checked: StargzReader, toc_digest: str |
             _check_files(batch)
             batch, batch_bytes = [], 0
     _check_files(batch)
+    _check_unreferenced_members(reader)
     return Verification(reader.toc_digest, toc_digest is not None, len(files), chunks, total)
+
+
+def _check_unreferenced_members(reader: StargzReader) -> None:
+    """The members before the first file's data (tar headers only) must be intact gzip too.
+
+    No chunk points into them, so no read inflates them; their CRCs are the
+    only check there is (tar headers have no digest in the TOC).  Raises
+    CorruptDataError as a read would.
+    """
+    first_data = min((c.offset for m in reader.getmembers() for c in m.chunks), default=reader.toc_offset)
+    prefix = memoryview(reader.source.read_at(0, first_data))
+    limit = reader.limits.member_slack
+    position = 0
+    while position < len(prefix):
+        try:
+            _, used = inflate_member(prefix[position:], limit)
+        except SpanFailure as failure:
+            raise error_for(failure.status, position + failure.offset, limit) from None
+        position += used
 
 
 def _needs_file_hash(file: StargzInfo) -> bool:
