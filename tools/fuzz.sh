@@ -28,7 +28,7 @@ for target in "${targets[@]}"; do
     [ -f "$script" ] || { echo "fuzz: no target $target ($script)" >&2; exit 2; }
     mkdir -p "$dir/corpus/$target" "$dir/crashes/$target" "$dir/logs/$target"
     rm -rf "$dir/seeds/$target"
-    "$python" "$script" --make-seeds "$dir/seeds/$target" >/dev/null 2>&1
+    env ${FUZZ_PRELOAD:+LD_PRELOAD="$FUZZ_PRELOAD"} "$python" "$script" --make-seeds "$dir/seeds/$target" >/dev/null
     options=(-max_total_time="$seconds" -timeout=30 -rss_limit_mb=3072 -max_len=65536
              -artifact_prefix="$dir/crashes/$target/" -print_final_stats=1)
     [ "$jobs" -le 1 ] || options+=(-jobs="$jobs" -workers="$jobs")
