@@ -97,7 +97,7 @@ def test_toc_digest_in_other_algorithms_and_case() -> None:
     for digest in (
         "sha512:" + hashlib.sha512(toc_json).hexdigest(),
         "sha384:" + hashlib.sha384(toc_json).hexdigest(),
-        case.record["build"]["toc_digest"].upper().replace("SHA256", "sha256"),
+        case.record["build"]["toc_digest"].upper(),
     ):
         with pystargz.open(case.blob, toc_digest=digest) as reader:
             assert reader.verify(digest).toc_checked

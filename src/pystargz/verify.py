@@ -61,7 +61,7 @@ def digest_of(data: Buffer, expected: str) -> str:
 
     hashlib releases the GIL on buffers over 2 KiB, so threads hash in parallel.
     """
-    algorithm = expected.partition(":")[0]
+    algorithm = expected.partition(":")[0].lower()
     make = ALGORITHMS.get(algorithm, hashlib.sha256)
     return f"{algorithm if algorithm in ALGORITHMS else 'sha256'}:{make(data).hexdigest()}"
 
@@ -86,7 +86,7 @@ def digests_of(items: Sequence[tuple[Buffer, str]]) -> list[str]:
 
 def check_toc_digest(toc_json: bytes, expected: str, toc_offset: int) -> None:
     """Raises VerificationError unless the TOC JSON, as stored, has the digest ``expected``."""
-    if expected.partition(":")[0] not in ALGORITHMS:
+    if expected.partition(":")[0].lower() not in ALGORITHMS:
         raise VerificationError(
             f"cannot check the TOC at blob offset {toc_offset}: digest {expected!r} is not "
             f"<algorithm>:<hex> with one of {sorted(ALGORITHMS)}",
@@ -106,7 +106,8 @@ def check_toc_digest(toc_json: bytes, expected: str, toc_offset: int) -> None:
         )
 
 
-def mismatch(chunk: Chunk, expected: str, actual: str) -> VerificationError:
+def _mismatch(chunk: Chunk, expected: str, actual: str) -> VerificationError:
+    """The error for one chunk: everything needed to find the bad bytes is in the message."""
     what = "has no digest in the TOC" if not expected else f"has digest {actual}, the TOC says {expected}"
     return VerificationError(
         f"{chunk.name!r}: chunk of {chunk.size} bytes at file offset {chunk.chunk_offset} "
@@ -146,9 +147,9 @@ class ChunkVerifier:
             if digest:
                 found = next(actual)
                 if found != digest.lower():
-                    raise mismatch(chunk, digest, found)
+                    raise _mismatch(chunk, digest, found)
             elif self._whole_files:
-                raise mismatch(chunk, "", "")
+                raise _mismatch(chunk, "", "")
         return datas
 
     def _learned_digest(self, chunk: Chunk) -> str:
