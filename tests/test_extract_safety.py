@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tarfile
@@ -13,7 +14,7 @@ import pytest
 import pystargz
 from pystargz import ExtractionFilterError, StargzError, TOCError
 from pystargz.errors import FILTER_ERRORS, filter_error
-from tests.blobs import BlobFile, assemble, make_blob, payload_and_entries, toc_bytes
+from tests.blobs import BlobFile, assemble, build_payload, make_blob, payload_and_entries, toc_bytes
 
 SECRET = b"outside the destination"
 
@@ -331,3 +332,45 @@ def test_file_system_failures_name_the_member(tmp_path: Path) -> None:
     assert error.member == "p/x"
     assert error.errno == error.__cause__.errno
     assert "'p/x'" in str(error)
+
+
+# ---- large files are written as they are inflated ----
+
+BIG = [
+    BlobFile("big1", bytes(range(256)) * 64),
+    BlobFile("small", b"small"),
+    BlobFile("big2", b"text that repeats " * 1500),
+    BlobFile("hl", type="hardlink", link="big2"),
+]
+
+
+@pytest.fixture
+def tiny_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files over 1000 bytes count as large, and a read window holds at most 3000 bytes."""
+    monkeypatch.setattr("pystargz.extract.BATCH_BYTES", 1000)
+    monkeypatch.setattr("pystargz.reader.READ_WINDOW_OUTPUT", 3000)
+
+
+@pytest.mark.usefixtures("tiny_windows")
+def test_large_files_are_streamed(tmp_path: Path) -> None:
+    blob = make_blob(BIG, chunk_size=2000)
+    with pystargz.open(blob) as reader:
+        assert list(map(len, reader.iter_chunks("big1"))) == [2000] * 8 + [384]
+        assert reader.read_files(["big1", "big2"]) == {"big1": BIG[0].data, "big2": BIG[2].data}
+        reader.extractall(tmp_path)
+    for file in BIG[:3]:
+        assert (tmp_path / file.name).read_bytes() == file.data
+    assert (tmp_path / "hl").read_bytes() == BIG[2].data
+
+
+@pytest.mark.usefixtures("tiny_windows")
+def test_a_streamed_file_that_fails_verification_is_removed(tmp_path: Path) -> None:
+    _, toc = build_payload(BIG, chunk_size=2000, level=0)
+    swapped = [BIG[0], BIG[1], BlobFile("big2", b"TEXT THAT REPEATS " * 1500)]
+    forged, _ = build_payload(swapped, chunk_size=2000, level=0)
+    blob = assemble(forged, toc.to_json())
+    digest = "sha256:" + hashlib.sha256(toc.to_json()).hexdigest()
+    with pystargz.open(blob, toc_digest=digest) as reader, pytest.raises(pystargz.VerificationError):
+        reader.extractall(tmp_path)
+    assert (tmp_path / "big1").read_bytes() == BIG[0].data
+    assert not (tmp_path / "big2").exists()

@@ -58,6 +58,7 @@ def test_verifying_reader_reads_every_vector(case: VectorCase) -> None:
             file = reader.extractfile(name)
             assert file is not None
             assert sha256(file.read()) == expected["sha256"]
+            assert sha256(b"".join(reader.iter_chunks(name))) == expected["sha256"]
 
 
 def test_plain_reader_is_not_verifying() -> None:
@@ -176,6 +177,7 @@ READS: dict[str, Read] = {
     "read_files all": lambda r, name: r.read_files(r.getnames()),
     "iter_contents": lambda r, name: list(r.iter_contents(r.getmembers())),
     "read_chunk": lambda r, name: [r.read_chunk(c) for c in r.getmember(name).chunks],
+    "iter_chunks": lambda r, name: list(r.iter_chunks(name)),
 }
 
 

@@ -18,7 +18,7 @@ import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from pystargz.errors import ExtractionError, ExtractionFilterError, StargzError, TOCError, filter_error
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pystargz.reader import FilterArg, StargzReader, Whiteouts
 
 Filter = Callable[[tarfile.TarInfo, str], "tarfile.TarInfo | None"]
-# Regular-file bytes inflated ahead of writing, per batch.
+# Regular-file bytes inflated ahead of writing, per batch; a larger file is written as it is inflated.
 BATCH_BYTES = 64 << 20
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
@@ -68,7 +68,8 @@ def extract_members(
     directories: list[tuple[str, tarfile.TarInfo]] = []
     written: set[str] = set()
     for batch in _batches(members):
-        contents = {id(m): data for m, data in reader.iter_contents(m for m in batch if m.isreg())}
+        small = (m for m in batch if m.isreg() and m.size <= BATCH_BYTES)
+        contents = {id(m): data for m, data in reader.iter_contents(small)}
         for member in batch:
             # Filter right before writing, as tarfile does: the filter resolves paths on disk,
             # so it must see the links that earlier members of this batch created.
@@ -188,7 +189,7 @@ def _write_member(
         os.makedirs(parent, exist_ok=True)
     _remove(path)  # a later member replaces an earlier one, whatever its type (links are not followed)
     if info.isreg():
-        _write_file(path, content if content is not None else b"")
+        _write_file(path, [content] if content is not None else reader.iter_chunks(member))
     elif info.issym():
         os.symlink(info.linkname, path)
     elif info.islnk():
@@ -206,10 +207,16 @@ def _write_member(
         os.mknod(path, kind | 0o600, device)
 
 
-def _write_file(path: str, content: bytes) -> None:
+def _write_file(path: str, pieces: Iterable[bytes]) -> None:
+    """Writes the pieces as they come; a file whose bytes fail (damage, a digest) is not left half-written."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(content)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for piece in pieces:
+                out.write(piece)
+    except BaseException:
+        os.unlink(path)
+        raise
 
 
 def _make_hardlink(reader: StargzReader, member: StargzInfo, target: str, path: str) -> None:
@@ -217,8 +224,7 @@ def _make_hardlink(reader: StargzReader, member: StargzInfo, target: str, path: 
     try:
         os.link(target, path, follow_symlinks=False)
     except OSError:
-        source = reader.extractfile(member)
-        _write_file(path, source.read() if source is not None else b"")
+        _write_file(path, reader.iter_chunks(member))
 
 
 def _set_attributes(info: tarfile.TarInfo, path: str) -> None:

@@ -47,8 +47,10 @@ from pystargz.verify import ChunkVerifier, Verification, check_toc_digest, verif
 TAIL_WINDOW = 64 << 10
 # Reads of many files fetch the blob in windows of about this size...
 READ_WINDOW = 64 << 20
-# ...and start a new window rather than fetch a gap larger than this.
+# ...and start a new window rather than fetch a gap larger than this...
 READ_GAP = 1 << 20
+# ...or hold more than this many uncompressed bytes (highly compressible data expands 1000-fold).
+READ_WINDOW_OUTPUT = 256 << 20
 # Deflate cannot expand input by more than about 1032:1; larger claims are lies, refused at open.
 MAX_DEFLATE_RATIO = 1032
 
@@ -266,6 +268,18 @@ class StargzReader:
                     del pending[id(f)]
                     yield f, b"".join(data for _, data in sorted(pieces))
 
+    def iter_chunks(self, member: str | StargzInfo) -> Iterator[bytes]:
+        """A regular file's bytes, chunk by chunk in file order (hardlinks resolved; nothing for other types).
+
+        For files too large to hold in memory: a window of chunks at a time is
+        inflated on all cores, and checked when the reader verifies.
+        """
+        target = self._regular_target(member)
+        if target is None:
+            return
+        for window in _windows([(chunk, target) for chunk in target.chunks]):
+            yield from self._inflate_window([chunk for chunk, _ in window])
+
     def _inflate_window(self, chunks: list[Chunk]) -> list[bytes]:
         """The chunks' bytes (all within one window of the blob), checked when verifying."""
         data = self._inflate_unchecked(chunks)
@@ -431,18 +445,28 @@ def _no_memory(chunks: list[Chunk]) -> LimitError:
 
 
 def _windows(chunks: list[tuple[Chunk, StargzInfo]]) -> Iterator[list[tuple[Chunk, StargzInfo]]]:
-    """Groups chunks (in blob order) into windows of nearby compressed bytes."""
+    """Groups chunks (in blob order) into windows of nearby compressed bytes and bounded output.
+
+    A chunk before the window's start (chunks of one file in file order
+    need not be in blob order) starts a new window.
+    """
     window: list[tuple[Chunk, StargzInfo]] = []
-    start = end = 0
+    start = end = output = 0
     for pair in chunks:
         chunk = pair[0]
-        if window and (chunk.offset - end > READ_GAP or max(end, chunk.end) - start > READ_WINDOW):
+        if window and (
+            chunk.offset - end > READ_GAP
+            or max(end, chunk.end) - start > READ_WINDOW
+            or output + chunk.size > READ_WINDOW_OUTPUT
+            or chunk.offset < start
+        ):
             yield window
             window = []
         if not window:
-            start, end = chunk.offset, chunk.end
+            start, end, output = chunk.offset, chunk.end, 0
         window.append(pair)
         end = max(end, chunk.end)
+        output += chunk.size
     if window:
         yield window
 
