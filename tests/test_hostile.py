@@ -40,6 +40,12 @@ MAX_POSITIONS = 600
 Read = tuple[bytes, dict[str, bytes]]
 PLAIN_HEADER, TRAILER = 10, 8
 
+# Building a blob per example costs more than most properties: a quarter of the profile's examples.
+built_examples = settings(
+    max_examples=max(10, (settings().max_examples or 100) // 4),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 heavy = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -131,7 +137,7 @@ def test_damaged_vectors_only_raise_stargz_errors(
     workout(*damaged, tmp_path_factory.mktemp("x"), backend)
 
 
-@heavy
+@built_examples
 @given(malformed_blobs(kinds=("truncate", "bit_flip", "splice", "toc_size_lie", "toc_digest_lie")))
 def test_damaged_built_blobs_only_raise_stargz_errors(
     tmp_path_factory: pytest.TempPathFactory, malformation: pystargz.testing.Malformation
@@ -236,7 +242,7 @@ def test_every_byte_change_in_the_toc_member_is_detected(case: str) -> None:
             assert caught, f"{case}: TOC member byte {position} ^ {value:#x} went unnoticed"
 
 
-@heavy
+@built_examples
 @given(
     stargz_blobs(tar_layers(max_entries=6, max_file_size=16 << 10, min_data_files=1)),
     st.data(),
