@@ -9,9 +9,7 @@ the footer builder and the TOC serializer of the library.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import random
 import struct
 import tarfile
 import zlib
@@ -19,11 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import strategies as st
-
 from pystargz.footer import Layout, build_footer
 from pystargz.members import TAR_TYPES
-from pystargz.toc import TOC, TOC_TAR_NAME, EntryType, TOCEntry
+from pystargz.testing import TEXT as TEXT
+from pystargz.testing import file_contents
+from pystargz.testing import noise as noise
+from pystargz.testing import tar_contents as tar_contents
+from pystargz.testing import toc_tar as toc_tar
+from pystargz.toc import TOC, EntryType, TOCEntry
 
 FTEXT, FHCRC, FEXTRA, FNAME, FCOMMENT = 0x01, 0x02, 0x04, 0x08, 0x10
 BLOCK = 512
@@ -106,7 +107,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _pieces(data: bytes, chunk_size: int) -> list[tuple[int, bytes]]:
-    step = chunk_size or len(data)
+    step = chunk_size or len(data) or 1
     return [(start, data[start : start + step]) for start in range(0, len(data), step)]
 
 
@@ -142,6 +143,8 @@ def build_payload(files: Iterable[BlobFile], *, chunk_size: int = 0, level: int 
         entry.size = len(file.data)
         entry.digest = _sha256(file.data)
         pieces = _pieces(file.data, chunk_size)
+        if not pieces:
+            entries.append(entry)  # an empty file: no data, no offset
         for index, (start, piece) in enumerate(pieces):
             close_member()
             last = index == len(pieces) - 1
@@ -164,15 +167,6 @@ def build_payload(files: Iterable[BlobFile], *, chunk_size: int = 0, level: int 
         pending += bytes(-len(file.data) % BLOCK)
     close_member()
     return bytes(blob), TOC(entries=entries)
-
-
-def toc_tar(toc_json: bytes, name: str = TOC_TAR_NAME) -> bytes:
-    """The uncompressed TOC member: one USTAR entry and the end-of-archive blocks."""
-    info = tarfile.TarInfo(name)
-    info.size = len(toc_json)
-    info.mode = 0
-    header = info.tobuf(format=tarfile.USTAR_FORMAT)
-    return header + toc_json + bytes(-len(toc_json) % BLOCK) + bytes(2 * BLOCK)
 
 
 def assemble(payload: bytes, toc_json: bytes, *, layout: Layout = Layout.ESTARGZ, level: int = 6) -> bytes:
@@ -200,46 +194,9 @@ def toc_bytes(entries: object, version: object = 1) -> bytes:
     return json.dumps({"version": version, "entries": entries}).encode()
 
 
-# ---- vectors ----
+# ---- shared with pystargz.testing ----
 
-
-def tar_contents(blob: bytes) -> dict[str, bytes]:
-    """Regular files of a gzip blob as tarfile reads it (r:gz over every member), names normalized."""
-    from pystargz.members import clean_name
-
-    contents: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
-        for info in tar:
-            if info.isreg() and info.name != TOC_TAR_NAME:
-                extracted = tar.extractfile(info)
-                assert extracted is not None
-                contents[clean_name(info.name)] = extracted.read()
-    return contents
-
-
-# ---- test data shared by the native and compression tests ----
-
-TEXT = b"".join(b"line %d of some text that compresses well\n" % i for i in range(400))
-
-
-def noise(size: int, seed: int = 0) -> bytes:
-    """Incompressible bytes, the same for the same seed."""
-    return random.Random(seed).randbytes(size)
-
-
+# The oracle for file contents (tarfile), the TOC member's tar and the payload shapes live in the
+# public module, so that other projects' tests use the same ones; tests import them from here too.
+payloads = file_contents
 RANDOM = noise(5000)
-
-
-@st.composite
-def payloads(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(["empty", "binary", "repeat", "noise", "text"]))
-    if kind == "empty":
-        return b""
-    if kind == "binary":
-        return draw(st.binary(max_size=2000))
-    if kind == "repeat":
-        return draw(st.binary(min_size=1, max_size=16)) * draw(st.integers(1, 40000))
-    if kind == "noise":
-        return noise(draw(st.integers(1, 100_000)), draw(st.integers(0, 1 << 30)))
-    start = draw(st.integers(0, len(TEXT)))
-    return TEXT[start : start + draw(st.integers(0, len(TEXT)))]

@@ -96,6 +96,17 @@ def test_chunk_and_file_digests(case: VectorCase, reader: StargzReader) -> None:
             assert chunk.digest == sha256_digest(data), (member.name, chunk.chunk_offset)
 
 
+@over_cases
+def test_verify_and_verifying_reads(case: VectorCase, reader: StargzReader) -> None:
+    """verify() walks zstd frames and external-TOC payloads too; a verifying reader reads them all."""
+    result = reader.verify(case.toc["toc_digest"])
+    assert result.toc_checked
+    assert result.files == len(regular_names(reader))
+    with pystargz.open(case.blob, toc=toc_blob_of(case), toc_digest=reader.toc_digest) as checked:
+        assert checked.verifying
+        assert checked.read_files(regular_names(checked)) == reader.read_files(regular_names(reader))
+
+
 @pytest.mark.parametrize("case", EXTERNAL_CASES)
 def test_external_toc_is_required(case: VectorCase) -> None:
     with pytest.raises(pystargz.FooterError, match="toc="):

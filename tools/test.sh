@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian/Ubuntu machine: set-up, lint, types,
-# the tests (Go reference peer included), then the native module rebuilt
-# against zlib and under AddressSanitizer + UBSan for the native tests.
+# the tests (Go reference peer included), a fuzz smoke, then the native module
+# rebuilt against zlib and under AddressSanitizer + UBSan for the native tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -14,6 +14,8 @@ mypy
 echo "== pytest (native backend: libdeflate)"
 PYTHONDEVMODE=1 HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci} PYSTARGZ_EXPECT_NATIVE_BACKEND=libdeflate \
     pytest -p no:cacheprovider
+echo "== fuzz smoke (atheris, every target)"
+bash tools/fuzz.sh "${FUZZ_SECONDS:-15}"
 
 bash tools/variant-tests.sh zlib
 bash tools/variant-tests.sh sanitize

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Rebuilds the native module in a variant and runs the tests that exercise it.
 #   zlib      built against zlib instead of libdeflate (the fallback must stay correct)
-#   sanitize  built with AddressSanitizer + UBSan; any memory error aborts the run
+#   sanitize  built with AddressSanitizer + UBSan; any memory error aborts the run; then the fuzz
+#             smoke of the native inflate and open + read-all targets (FUZZ_SECONDS each, default 15),
+#             which first replays the corpora of an earlier guided run in FUZZ_DIR (default .fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 variant=$1
@@ -32,6 +34,13 @@ case "$variant" in
         LD_PRELOAD="$asan $ubsan" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
             UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 HYPOTHESIS_PROFILE=ci \
             "$work/venv/bin/python" -m pytest -p no:cacheprovider -q "${NATIVE_TESTS[@]}"
+        echo "== fuzz smoke (native module under AddressSanitizer + UBSan)"
+        "$work/venv/bin/python" -m pip install -q atheris
+        # GCC's ASan runtime shadows libFuzzer's coverage hooks, so this run is not coverage-guided:
+        # its value is every input of the guided run's corpora, and random mutations, under ASan.
+        PYTHON="$work/venv/bin/python" FUZZ_PRELOAD="$asan $ubsan" \
+            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+            bash tools/fuzz.sh "${FUZZ_SECONDS:-15}" inflate open
         ;;
     *)
         echo "usage: $0 zlib|sanitize" >&2

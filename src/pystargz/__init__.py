@@ -13,14 +13,20 @@ from typing import Any, BinaryIO, Literal, overload
 
 from pystargz.compression import native_backend
 from pystargz.errors import (
+    AbsoluteLinkError,
+    AbsolutePathError,
     CompressionError,
     CorruptDataError,
+    ExtractionError,
     ExtractionFilterError,
     FooterError,
     FormatError,
     InternalError,
     LimitError,
+    LinkOutsideDestinationError,
+    OutsideDestinationError,
     SourceError,
+    SpecialFileError,
     StargzError,
     TOCError,
     VerificationError,
@@ -32,6 +38,7 @@ from pystargz.reader import Limits, StargzReader, open_reader
 from pystargz.sources import RangeSource, SourceLike
 from pystargz.storagechunked import build_zstd_chunked_storage
 from pystargz.toc import TOC, TOCEntry
+from pystargz.verify import Verification
 from pystargz.writer import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_LEVEL,
@@ -46,11 +53,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "TOC",
+    "AbsoluteLinkError",
+    "AbsolutePathError",
     "BuildError",
     "BuildResult",
     "Chunk",
     "CompressionError",
     "CorruptDataError",
+    "ExtractionError",
     "ExtractionFilterError",
     "Footer",
     "FooterError",
@@ -59,14 +69,18 @@ __all__ = [
     "Layout",
     "LimitError",
     "Limits",
+    "LinkOutsideDestinationError",
+    "OutsideDestinationError",
     "RangeSource",
     "SourceError",
+    "SpecialFileError",
     "StargzError",
     "StargzInfo",
     "StargzReader",
     "StargzWriter",
     "TOCEntry",
     "TOCError",
+    "Verification",
     "VerificationError",
     "__version__",
     "build",
@@ -86,6 +100,7 @@ def open(
     limits: Limits | None = None,
     backend: str | None = None,
     toc: bytes | str | os.PathLike[str] | None = None,
+    toc_digest: str | None = None,
 ) -> StargzReader: ...
 
 
@@ -112,7 +127,10 @@ def open(source: Any, mode: str = "r", **options: Any) -> StargzReader | StargzW
     cost; ``backend`` picks the inflate code ("native" or "python"; default
     from ``PYSTARGZ_BACKEND``; zstd:chunked blobs always use zstd); ``toc``
     is the separate TOC blob (bytes or a path) of an external-TOC blob, which
-    cannot be read without it.  Writing: ``source`` is a path or a binary
+    cannot be read without it; ``toc_digest`` (the manifest's
+    ``containerd.io/snapshot/stargz/toc.digest``) makes the reader check the
+    TOC on open and every chunk as it is inflated, so that no byte it returns
+    is unverified (a mismatch raises :class:`VerificationError`).  Writing: ``source`` is a path or a binary
     file; the options are those of :class:`StargzWriter`.
     """
     if mode == "r":

@@ -128,6 +128,15 @@ def _parser() -> argparse.ArgumentParser:
         help="tarfile extraction filter (default: data, the safe one)",
     )
     extract.set_defaults(func=_extract)
+
+    verify = commands.add_parser(
+        "verify", help="check the TOC digest (when given), every chunk and every file against their digests"
+    )
+    verify.add_argument("blob")
+    verify.add_argument("--toc", metavar="FILE", help=TOC_HELP)
+    verify.add_argument("--toc-digest", metavar="DIGEST", help="the digest the TOC must have (sha256:...)")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=_verify)
     return parser
 
 
@@ -272,6 +281,19 @@ def _convert(args: argparse.Namespace) -> None:
 def _extract(args: argparse.Namespace) -> None:
     with _open(args) as reader:
         reader.extractall(args.dest, filter=args.filter)
+
+
+def _verify(args: argparse.Namespace) -> None:
+    """Exit 0 only when everything matched; a mismatch is a StargzError, reported by main()."""
+    with _open(args) as reader:
+        result = reader.verify(args.toc_digest)
+    facts = dataclasses.asdict(result)
+    if args.json:
+        print(json.dumps(facts, indent=1))
+        return
+    toc = "TOC digest matches" if result.toc_checked else "TOC digest not given"
+    counts = f"{result.files} files, {result.chunks} chunks, {result.bytes} bytes"
+    print(f"ok: {result.toc_digest} ({toc}); {counts}")
 
 
 if __name__ == "__main__":

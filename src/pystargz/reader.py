@@ -10,6 +10,7 @@ member per chunk read.
 from __future__ import annotations
 
 import bisect
+import copy
 import hashlib
 import io
 import operator
@@ -35,34 +36,60 @@ from pystargz.errors import CorruptDataError, FooterError, LimitError, SourceErr
 from pystargz.footer import MAX_FOOTER_SIZE, MIN_FOOTER_SIZE, Footer, Layout, parse_footer
 from pystargz.members import Chunk, StargzInfo, clean_name, implicit_dir, member_from_entry
 from pystargz.sources import RangeSource, SourceLike, as_source
-from pystargz.toc import NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC, TOC_TAR_NAME, TOCEntry
+from pystargz.toc import (
+    NO_PREFETCH_LANDMARK,
+    PREFETCH_LANDMARK,
+    TOC,
+    TOC_TAR_NAME,
+    TOCEntry,
+    count_entries,
+)
+from pystargz.verify import ChunkVerifier, Verification, check_toc_digest, verify_reader
 from pystargz.zstdchunked import toc_json_from_frame
 
 TAIL_WINDOW = 64 << 10
 # Reads of many files fetch the blob in windows of about this size...
 READ_WINDOW = 64 << 20
-# ...and start a new window rather than fetch a gap larger than this.
+# ...and start a new window rather than fetch a gap larger than this...
 READ_GAP = 1 << 20
-MAX_LINK_DEPTH = 64
+# ...or hold more than this many uncompressed bytes (highly compressible data expands 1000-fold).
+READ_WINDOW_OUTPUT = 256 << 20
 # Deflate cannot expand input by more than about 1032:1, zstd by 32768:1 (a 4-byte RLE block makes
 # at most 128 KiB); larger claims are lies, refused at open.
 MAX_DEFLATE_RATIO = 1032
 MAX_ZSTD_RATIO = 32768
 
 FilterArg = Literal["data", "tar", "fully_trusted"] | Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]
+Whiteouts = Literal["keep", "apply"]
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on what an untrusted blob may make the reader allocate.
+    """Bounds on what an untrusted blob may make the reader do; a blob past one is refused at open.
 
+    The defaults let through every layer a real builder writes and stop what
+    only a crafted blob asks for.  Sizes: the TOC gzip member and the TOC
+    JSON (containers/storage caps both at 150 MiB); ``max_entries`` TOC
+    entries; names and link targets of ``max_name_length`` characters and
+    ``max_path_depth`` components; ``max_inflate_ratio`` uncompressed bytes
+    per compressed byte, for each chunk against the compressed bytes its
+    offset leaves it and for all chunks against the payload (by default the
+    codec's own bound: deflate cannot do better than 1032:1, zstd than
+    32768:1); ``max_total_size`` uncompressed bytes of file
+    data in all; hardlink chains of ``max_link_depth`` hops.
     ``member_slack`` is how much more than a chunk one gzip member may
     inflate to (the member also holds tar padding and the headers of the
-    entries after the chunk).
+    entries after the chunk): no member inflates past it.
     """
 
     max_toc_compressed_size: int = 150 << 20
     max_toc_size: int = 150 << 20
+    max_entries: int = 1 << 20
+    max_name_length: int = 4096
+    max_path_depth: int = 1024
+    max_inflate_ratio: int | None = None
+    max_total_size: int = 1 << 40
+    max_link_depth: int = 64
     member_slack: int = 64 << 20
 
 
@@ -72,6 +99,10 @@ class StargzReader:
     Thread safety: after construction the reader is read-only, so its
     methods may be called from several threads at once (each file object
     from ``extractfile`` belongs to one thread at a time).
+
+    With ``toc_digest`` the TOC must have that digest, and every chunk is
+    checked against its TOC digest as it is inflated, before any of its
+    bytes are returned (:mod:`pystargz.verify`).
     """
 
     def __init__(
@@ -82,11 +113,14 @@ class StargzReader:
         backend: Backend | None = None,
         close_source: bool = False,
         toc: bytes | None = None,
+        toc_digest: str | None = None,
     ) -> None:
         self.source = source
         self.limits = limits or Limits()
         self._close_source = close_source
         self.footer, toc_json = _read_toc(source, self.limits, toc)
+        if toc_digest is not None:
+            check_toc_digest(toc_json, toc_digest, self.footer.toc_offset)
         # The footer says how the payload is compressed; ``backend`` chooses among the gzip backends.
         self._backend: Backend
         self._codec: Codec
@@ -96,9 +130,20 @@ class StargzReader:
             self._backend, self._codec = backend or get_backend(), GZIP
         self.toc_json = toc_json
         self.toc_digest = "sha256:" + hashlib.sha256(toc_json).hexdigest()
+        _check_entry_count(toc_json, self.limits)
         self.toc = TOC.from_json(toc_json)
-        ratio = MAX_ZSTD_RATIO if self._codec is ZSTD else MAX_DEFLATE_RATIO
-        self._members, self._by_name = _index(self.toc, self.footer.payload_end, ratio)
+        codec_ratio = MAX_ZSTD_RATIO if self._codec is ZSTD else MAX_DEFLATE_RATIO
+        self._members, self._by_name = _index(self.toc, self.footer.payload_end, self.limits, codec_ratio)
+        self._verifier = (
+            None
+            if toc_digest is None
+            else ChunkVerifier(self._members, self._inflate_unchecked, whole_files=True)
+        )
+
+    @property
+    def verifying(self) -> bool:
+        """Whether every chunk is checked against its digest as it is read (opened with ``toc_digest``)."""
+        return self._verifier is not None
 
     # ---- context manager ----
 
@@ -207,13 +252,11 @@ class StargzReader:
         return info if info.isreg() else None
 
     def _link_target(self, link: StargzInfo) -> StargzInfo:
-        """Follows hardlink chains; the index already refused missing targets and cycles."""
+        """Follows hardlink chains; the index already refused missing targets, cycles and long chains."""
         info = link
-        for _ in range(MAX_LINK_DEPTH):
-            if not info.islnk():
-                return info
+        while info.islnk():
             info = self._by_name[clean_name(info.linkname)]
-        raise TOCError(f"hardlink {link.name!r}: chain longer than {MAX_LINK_DEPTH} links")
+        return info
 
     def iter_contents(self, files: Iterable[StargzInfo]) -> Iterator[tuple[StargzInfo, bytes]]:
         """Yields (member, contents) for regular members, as their chunks are inflated.
@@ -240,7 +283,24 @@ class StargzReader:
                     del pending[id(f)]
                     yield f, b"".join(data for _, data in sorted(pieces))
 
+    def iter_chunks(self, member: str | StargzInfo) -> Iterator[bytes]:
+        """A regular file's bytes, chunk by chunk in file order (hardlinks resolved; nothing for other types).
+
+        For files too large to hold in memory: a window of chunks at a time is
+        inflated on all cores, and checked when the reader verifies.
+        """
+        target = self._regular_target(member)
+        if target is None:
+            return
+        for window in _windows([(chunk, target) for chunk in target.chunks]):
+            yield from self._inflate_window([chunk for chunk, _ in window])
+
     def _inflate_window(self, chunks: list[Chunk]) -> list[bytes]:
+        """The chunks' bytes (all within one window of the blob), checked when verifying."""
+        data = self._inflate_unchecked(chunks)
+        return data if self._verifier is None else self._verifier.check(chunks, data)
+
+    def _inflate_unchecked(self, chunks: list[Chunk]) -> list[bytes]:
         start, end = chunks[0].offset, max(c.end for c in chunks)
         data = self.source.read_at(start, end - start)
         spans = [Span(c.offset - start, c.end - start, c.inner_offset, c.size) for c in chunks]
@@ -251,9 +311,15 @@ class StargzReader:
             raise error_for(
                 failure.status, start + failure.offset, limit, chunks[failure.index].name, self._codec
             ) from None
+        except MemoryError:
+            raise _no_memory(chunks) from None
 
     def read_chunk(self, chunk: Chunk) -> bytes:
-        """The uncompressed bytes of one chunk, fetched and inflated on their own."""
+        """The uncompressed bytes of one chunk, fetched and inflated on their own (checked when verifying)."""
+        data = self._read_chunk_unchecked(chunk)
+        return data if self._verifier is None else self._verifier.check([chunk], [data])[0]
+
+    def _read_chunk_unchecked(self, chunk: Chunk) -> bytes:
         data = self.source.read_at(chunk.offset, chunk.end - chunk.offset)
         limit = chunk.inner_offset + chunk.size + self.limits.member_slack
         try:
@@ -262,14 +328,36 @@ class StargzReader:
             raise error_for(
                 failure.status, chunk.offset + failure.offset, limit, chunk.name, self._codec
             ) from None
+        except MemoryError:
+            raise _no_memory([chunk]) from None
+
+    # ---- verification ----
+
+    def verify(self, toc_digest: str | None = None) -> Verification:
+        """Checks the TOC digest (when given), every chunk's digest and every regular file's digest.
+
+        Raises :class:`~pystargz.errors.VerificationError` at the first
+        mismatch, naming the entry, its blob offset and both digests, and
+        CorruptDataError for damaged gzip (the members holding only tar
+        headers are inflated too).  Legacy stargz blobs have no chunk
+        digests; their files are checked whole.  Inflates and hashes on all cores.
+        """
+        checked = copy.copy(self)
+        checked._verifier = ChunkVerifier(self._members, self._inflate_unchecked, whole_files=False)
+        return verify_reader(self, checked, toc_digest)
 
     # ---- extraction ----
 
     def extract(
-        self, member: str | StargzInfo, path: str | os.PathLike[str] = "", *, filter: FilterArg = "data"
+        self,
+        member: str | StargzInfo,
+        path: str | os.PathLike[str] = "",
+        *,
+        filter: FilterArg = "data",
+        whiteouts: Whiteouts = "keep",
     ) -> None:
         """Extracts one member under ``path`` (default: the current directory)."""
-        self.extractall(path, [member], filter=filter)
+        self.extractall(path, [member], filter=filter, whiteouts=whiteouts)
 
     def extractall(
         self,
@@ -277,12 +365,17 @@ class StargzReader:
         members: Iterable[str | StargzInfo] | None = None,
         *,
         filter: FilterArg = "data",
+        whiteouts: Whiteouts = "keep",
     ) -> None:
         """Extracts members under ``path`` through one of tarfile's extraction filters.
 
         ``filter`` is what :meth:`tarfile.TarFile.extractall` takes: "data"
         (the default: refuses absolute paths, ``..``, links leaving ``path``,
         device files; strips setuid bits), "tar", "fully_trusted" or a callable.
+        A refusal raises a subclass of :class:`~pystargz.errors.ExtractionFilterError`
+        that is also tarfile's matching ``FilterError``.  ``whiteouts``: "keep"
+        writes ``.wh.*`` files as they are; "apply" treats them as overlay
+        whiteouts and removes what they hide from ``path`` instead.
         File contents are inflated on all cores before they are written.
         """
         from pystargz.extract import extract_members
@@ -292,7 +385,7 @@ class StargzReader:
             if members is None
             else [m if isinstance(m, StargzInfo) else self.getmember(m) for m in members]
         )
-        extract_members(self, chosen, os.fspath(path), filter)
+        extract_members(self, chosen, os.fspath(path), filter, whiteouts)
 
     def __repr__(self) -> str:
         return f"<StargzReader {self.format} {len(self._members)} members toc_digest={self.toc_digest}>"
@@ -358,19 +451,39 @@ class ChunkedFile(io.RawIOBase):
         return self._cached[1]
 
 
+def _no_memory(chunks: list[Chunk]) -> LimitError:
+    """The declared sizes passed the limits but this machine cannot hold them."""
+    size = sum(chunk.size for chunk in chunks)
+    return LimitError(
+        f"cannot allocate {size} bytes for {chunks[0].name!r} (blob offset {chunks[0].offset}"
+        + (f" and {len(chunks) - 1} more chunks" if len(chunks) > 1 else "")
+        + "); lower Limits.max_inflate_ratio or max_total_size to refuse such blobs at open"
+    )
+
+
 def _windows(chunks: list[tuple[Chunk, StargzInfo]]) -> Iterator[list[tuple[Chunk, StargzInfo]]]:
-    """Groups chunks (in blob order) into windows of nearby compressed bytes."""
+    """Groups chunks (in blob order) into windows of nearby compressed bytes and bounded output.
+
+    A chunk before the window's start (chunks of one file in file order
+    need not be in blob order) starts a new window.
+    """
     window: list[tuple[Chunk, StargzInfo]] = []
-    start = end = 0
+    start = end = output = 0
     for pair in chunks:
         chunk = pair[0]
-        if window and (chunk.offset - end > READ_GAP or max(end, chunk.end) - start > READ_WINDOW):
+        if window and (
+            chunk.offset - end > READ_GAP
+            or max(end, chunk.end) - start > READ_WINDOW
+            or output + chunk.size > READ_WINDOW_OUTPUT
+            or chunk.offset < start
+        ):
             yield window
             window = []
         if not window:
-            start, end = chunk.offset, chunk.end
+            start, end, output = chunk.offset, chunk.end, 0
         window.append(pair)
         end = max(end, chunk.end)
+        output += chunk.size
     if window:
         yield window
 
@@ -443,11 +556,32 @@ def _toc_json_from_member(member: bytes, offset: int, limits: Limits, what: str 
     return data
 
 
+def _check_entry_count(toc_json: bytes, limits: Limits) -> None:
+    """Refuses a TOC of too many entries before they are built (each costs a few hundred bytes).
+
+    Every entry is a JSON object, so a TOC with no more ``{`` than the limit
+    passes at the cost of one byte count; only larger ones are counted exactly.
+    """
+    if toc_json.count(b"{") <= limits.max_entries + 1:
+        return
+    count = count_entries(toc_json)
+    if count is not None and count > limits.max_entries:
+        raise LimitError(f"TOC has {count} entries, more than the limit of {limits.max_entries}")
+
+
 # ---- the index ----
 
 
-def _index(toc: TOC, toc_offset: int, max_ratio: int) -> tuple[list[StargzInfo], dict[str, StargzInfo]]:
-    """Members in TOC order and the name lookup (last entry wins; implicit parents added)."""
+def _index(
+    toc: TOC, toc_offset: int, limits: Limits, codec_ratio: int
+) -> tuple[list[StargzInfo], dict[str, StargzInfo]]:
+    """Members in TOC order and the name lookup (last entry wins; implicit parents added).
+
+    Every limit that concerns entries is checked here, in the one pass that
+    builds the members: opening a layer is on the hot path.  ``codec_ratio``
+    is the most the payload's codec can expand a byte.
+    """
+    ratio = limits.max_inflate_ratio or codec_ratio
     ends = _compressed_ends(toc.entries, toc_offset)
     members: list[StargzInfo] = []
     by_name: dict[str, StargzInfo] = {}
@@ -455,28 +589,82 @@ def _index(toc: TOC, toc_offset: int, max_ratio: int) -> tuple[list[StargzInfo],
     gnames: dict[int, str] = {}
     current: StargzInfo | None = None
     pending: list[Chunk] = []
+    # Names shorter than this cannot break the length or depth limits (a clean name of
+    # depth d has at least 2d - 1 characters): only longer ones are looked at closely.
+    long_name = min(limits.max_name_length + 1, 2 * limits.max_path_depth - 1)
+    budget = _size_budget(toc_offset, ratio, limits)
+    total = 0
     for index, entry in enumerate(toc.entries):
         if entry.type == "chunk":
             if current is None or not current.isreg():
                 raise TOCError(f"TOC entry #{index}: chunk of {entry.name!r} does not follow a regular file")
-            pending.append(_chunk(entry, current, ends[index], index, max_ratio))
+            chunk = _chunk(entry, current, ends[index], index, ratio, codec_ratio)
+            pending.append(chunk)
+            total += chunk.size
+            if total > budget[0]:
+                raise _over_budget(chunk, index, budget)
             continue
         if current is not None:
             current.set_chunks(pending)
+        name, link = entry.name, entry.link_name
+        if len(name) >= long_name or len(link) > limits.max_name_length or "\x00" in name or "\x00" in link:
+            _check_names(entry, index, limits)
         member = member_from_entry(entry, index, unames, gnames)
-        pending = [_chunk(entry, member, ends[index], index, max_ratio)] if entry.is_data else []
+        pending = []
+        if entry.is_data:
+            chunk = _chunk(entry, member, ends[index], index, ratio, codec_ratio)
+            pending.append(chunk)
+            total += chunk.size
+            if total > budget[0]:
+                raise _over_budget(chunk, index, budget)
         current = member
         members.append(member)
         by_name[member.name] = member
     if current is not None:
         current.set_chunks(pending)
     _add_implicit_dirs(by_name)
-    _check_hardlinks(by_name)
+    _check_hardlinks(members, by_name, limits.max_link_depth)
     return members, by_name
 
 
-def _chunk(entry: TOCEntry, file: StargzInfo, end: int, index: int, max_ratio: int) -> Chunk:
-    """The chunk an entry describes; the parser already refused negative numbers."""
+def _check_names(entry: TOCEntry, index: int, limits: Limits) -> None:
+    """The slow look at a suspicious entry: NUL bytes, then the name length and depth limits."""
+    where = f"TOC entry #{index} ({entry.name[:200]!r}{'...' if len(entry.name) > 200 else ''})"
+    if "\x00" in entry.name or "\x00" in entry.link_name:
+        raise TOCError(f"{where}: a name or link target holds a NUL byte, which no tar name can")
+    for what, text in (("name", entry.name), ("link target", entry.link_name)):
+        if len(text) > limits.max_name_length:
+            raise LimitError(
+                f"{where}: {what} of {len(text)} characters exceeds the limit of {limits.max_name_length}"
+            )
+    depth = clean_name(entry.name).count("/") + 1
+    if depth > limits.max_path_depth:
+        raise LimitError(f"{where}: path of {depth} components exceeds the limit of {limits.max_path_depth}")
+
+
+def _size_budget(toc_offset: int, ratio: int, limits: Limits) -> tuple[int, str]:
+    """How many uncompressed bytes all chunks together may claim, and which limit says so."""
+    by_ratio = toc_offset * ratio
+    if by_ratio < limits.max_total_size:
+        return by_ratio, f"{ratio} times the {toc_offset}-byte payload"
+    return limits.max_total_size, f"the limit of {limits.max_total_size} bytes"
+
+
+def _over_budget(chunk: Chunk, index: int, budget: tuple[int, str]) -> LimitError:
+    return LimitError(
+        f"TOC entry #{index} ({chunk.name!r}, blob offset {chunk.offset}): file data declared so far "
+        f"exceeds {budget[1]}"
+    )
+
+
+def _chunk(
+    entry: TOCEntry, file: StargzInfo, end: int, index: int, ratio: int, codec_ratio: int
+) -> Chunk:
+    """The chunk an entry describes; the parser already refused negative numbers.
+
+    A chunk that is its whole file takes the file's digest when the entry has
+    no ``chunkDigest`` (legacy stargz), so that it can be verified on its own.
+    """
     size = entry.chunk_size or file.size - entry.chunk_offset
     if entry.offset == 0 and entry.inner_offset == 0:
         raise TOCError(f"TOC entry #{index} ({file.name!r}): data chunk has no offset")
@@ -485,14 +673,15 @@ def _chunk(entry: TOCEntry, file: StargzInfo, end: int, index: int, max_ratio: i
             f"TOC entry #{index} ({file.name!r}): chunk at file offset {entry.chunk_offset} "
             f"is empty or past the end of the {file.size}-byte file"
         )
-    if entry.inner_offset + size > (end - entry.offset) * max_ratio:
-        raise TOCError(
+    if entry.inner_offset + size > (end - entry.offset) * ratio:
+        impossible = entry.inner_offset + size > (end - entry.offset) * codec_ratio
+        raise (TOCError if impossible else LimitError)(
             f"TOC entry #{index} ({file.name!r}): {entry.inner_offset + size} bytes cannot come out of "
-            f"the {end - entry.offset} compressed bytes at offset {entry.offset}"
+            f"the {end - entry.offset} compressed bytes at offset {entry.offset} "
+            f"(at most {ratio}:1)"
         )
-    return Chunk(
-        entry.offset, entry.inner_offset, end, entry.chunk_offset, size, entry.chunk_digest, file.name
-    )
+    digest = entry.chunk_digest or (entry.digest if entry.type == "reg" and size == file.size else "")
+    return Chunk(entry.offset, entry.inner_offset, end, entry.chunk_offset, size, digest, file.name)
 
 
 def _compressed_ends(entries: list[TOCEntry], toc_offset: int) -> list[int]:
@@ -534,22 +723,48 @@ def _add_implicit_dirs(by_name: dict[str, StargzInfo]) -> None:
             parent = parent.rpartition("/")[0]
 
 
-def _check_hardlinks(by_name: dict[str, StargzInfo]) -> None:
-    """Every hardlink must lead to an existing non-link entry in a bounded number of hops."""
-    for member in by_name.values():
-        info, seen = member, 0
-        while info.islnk():
-            target = by_name.get(clean_name(info.linkname))
+def _check_hardlinks(members: list[StargzInfo], by_name: dict[str, StargzInfo], max_depth: int) -> None:
+    """Every hardlink must lead to an existing non-link entry in at most ``max_depth`` hops.
+
+    All members, not only the last of each name: an earlier duplicate is still listed and extracted.
+    ``hops`` remembers how far each name is from a non-link, so a blob of long chains costs one
+    walk per name, not one per link and hop.
+    """
+    hops: dict[str, int] = {}
+    for member in members:
+        if not member.islnk():
+            continue
+        walked: list[str] = []
+        name = clean_name(member.linkname)
+        while name not in hops:
+            target = by_name.get(name)
             if target is None:
-                raise TOCError(
-                    f"hardlink {member.name!r} points at {info.linkname!r}, which is not in the blob"
-                )
-            seen += 1
-            if seen > MAX_LINK_DEPTH:
-                raise TOCError(
-                    f"hardlink {member.name!r}: chain longer than {MAX_LINK_DEPTH} links or a cycle"
-                )
-            info = target
+                raise TOCError(f"hardlink {member.name!r} leads to {name!r}, which is not in the blob")
+            if not target.islnk():
+                hops[name] = 0
+                break
+            walked.append(name)
+            if len(walked) >= max_depth:
+                raise _long_chain(member, by_name, max_depth)
+            name = clean_name(target.linkname)
+        distance = hops[name]
+        for name in reversed(walked):
+            distance += 1
+            hops[name] = distance
+        if hops[clean_name(member.linkname)] + 1 > max_depth:
+            raise _long_chain(member, by_name, max_depth)
+
+
+def _long_chain(link: StargzInfo, by_name: dict[str, StargzInfo], max_depth: int) -> StargzError:
+    """A cycle is a broken TOC (TOCError); a long but finite chain only breaks the limit."""
+    seen: set[str] = set()
+    info = link
+    while info.islnk() and info.name not in seen:
+        seen.add(info.name)
+        info = by_name[clean_name(info.linkname)]
+    if info.islnk():
+        return TOCError(f"hardlink {link.name!r} is part of a cycle of hardlinks through {info.name!r}")
+    return LimitError(f"hardlink {link.name!r}: chain of {len(seen)} links exceeds the limit of {max_depth}")
 
 
 def open_reader(
@@ -558,13 +773,21 @@ def open_reader(
     limits: Limits | None = None,
     backend: str | None = None,
     toc: bytes | str | os.PathLike[str] | None = None,
+    toc_digest: str | None = None,
 ) -> StargzReader:
     """Opens a blob for reading; see :func:`pystargz.open`."""
     toc_blob = toc if isinstance(toc, bytes) or toc is None else _read_toc_blob(toc)
     src = as_source(source)
     owns = src is not source
     try:
-        return StargzReader(src, limits=limits, backend=get_backend(backend), close_source=owns, toc=toc_blob)
+        return StargzReader(
+            src,
+            limits=limits,
+            backend=get_backend(backend),
+            close_source=owns,
+            toc=toc_blob,
+            toc_digest=toc_digest,
+        )
     except StargzError:
         if owns and hasattr(src, "close"):
             src.close()

@@ -89,6 +89,31 @@ class _Document(msgspec.Struct, gc=False):
 _DECODER = msgspec.json.Decoder(_Document)
 
 
+class _Uncounted(msgspec.Struct, gc=False):
+    """An entry decoded only to be counted: no fields, so next to nothing in memory."""
+
+
+class _Skeleton(msgspec.Struct, gc=False):
+    entries: list[_Uncounted] | None = None
+
+
+_COUNTER = msgspec.json.Decoder(_Skeleton)
+
+
+def count_entries(data: bytes) -> int | None:
+    """How many entries TOC JSON holds, without building them; None when it does not decode.
+
+    A 150 MiB TOC of tiny entries (which gzip shrinks to about 1 MB) would
+    take over a gigabyte as entries, so the reader counts first.  Decoding
+    errors are left to :meth:`TOC.from_json`, which says where they are.
+    """
+    try:
+        entries = _COUNTER.decode(data).entries
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return len(entries or ())
+
+
 @dataclass
 class TOC:
     """The whole table of contents: a version and the entries in blob order.

@@ -78,3 +78,20 @@ def zstd_and_external_toc(tar: str) -> tuple[str, str, int]:
         writer.append_tar(tar, lossless=True)
     written: int = pystargz.unpack("lossless.esgz", "again.tar")
     return zstd.annotations["io.containers.zstd-chunked.manifest-checksum"], layout, written
+def verified_bytes(path: str, toc_digest: str, name: str) -> bytes:
+    try:
+        with pystargz.open(path, toc_digest=toc_digest) as blob:
+            result: pystargz.Verification = blob.verify(toc_digest)
+            assert result.toc_checked
+            return blob.read_files([name])[name]
+    except pystargz.VerificationError as exc:
+        raise RuntimeError(f"{exc.entry} at {exc.offset}: {exc.expected} != {exc.actual}") from exc
+
+
+def unpack_layer(path: str, rootfs: str) -> None:
+    limits = pystargz.Limits(max_entries=100_000, max_total_size=1 << 30)
+    with pystargz.open(path, limits=limits) as blob:
+        try:
+            blob.extractall(rootfs, whiteouts="apply")
+        except tarfile.LinkOutsideDestinationError as refusal:
+            raise SystemExit(f"refused: {refusal}") from refusal
