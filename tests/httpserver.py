@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import http.server
 import re
+import socket
+import sys
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 MultiRange = Literal["multipart", "full", "reject"]
 
@@ -75,8 +77,7 @@ class BlobServer:
         self._redirects: dict[str, _Redirect] = {}
         self._lock = threading.Lock()
         self._signatures = 0
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._httpd.daemon_threads = True
+        self._httpd = QuietHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="BlobServer", daemon=True)
 
     # ---- set-up ----
@@ -169,6 +170,21 @@ class BlobServer:
         with self._lock:
             blob.uses[query] = blob.uses.get(query, 0) + 1
             return blob.uses[query] <= blob.expire_after
+
+
+class QuietHTTPServer(http.server.ThreadingHTTPServer):
+    """A threaded server that does not print the tracebacks of clients that hang up mid-request.
+
+    Clients close connections with unread data on purpose (a body they no
+    longer need), which the handler sees as a reset: not worth a traceback.
+    """
+
+    daemon_threads = True
+
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 def parse_range_header(value: str, size: int) -> list[tuple[int, int]] | None:
