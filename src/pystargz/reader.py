@@ -295,6 +295,8 @@ class StargzReader:
         return self._chunk_contents([chunk], keep=True)[0]
 
     def _chunk_contents(self, chunks: list[Chunk], *, keep: bool) -> list[bytes]:
+        if not chunks:
+            return []
         if self._cache is None:
             return self._fetch_inflate(chunks)
         return self._cache.get_many(
