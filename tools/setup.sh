@@ -20,6 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Debian's distribution registry for the registry tests, unpacked into .cache (dpkg-deb -x starts no service).
+command -v docker-registry >/dev/null || [ -x .cache/docker-registry/usr/bin/docker-registry ] || (mkdir -p .cache/docker-registry && cd .cache/docker-registry && { apt-get download -qq docker-registry 2>/dev/null || { $([ "$(id -u)" -eq 0 ] || echo sudo) apt-get update -qq && apt-get download -qq docker-registry; }; } && dpkg-deb -x docker-registry_*.deb . && rm docker-registry_*.deb)
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
