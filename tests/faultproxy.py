@@ -20,8 +20,8 @@ Faults (``Fault``):
   body, then the connection is closed;
 - ``short_body``: half the body with a Content-Length that matches it (only a
   client that checks Content-Range against the body notices);
-- ``misrange``: a single range ``a-b`` is forwarded as ``a+1-b+1`` (an honest
-  answer for a range that was not asked);
+- ``misrange``: each range ``a-b`` is forwarded as ``a+1-b+1`` (an honest
+  answer for ranges that were not asked; suffix ranges pass);
 - ``delay``: forwarded after ``delay=`` seconds (for timeouts).
 
 Rules (``inject``) count the requests they ``match`` (a predicate on a
@@ -57,7 +57,7 @@ Fault = Literal[
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 )
-_SINGLE_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d+)-(\d+)\s*$", re.IGNORECASE)
+_BOUNDED_RANGES = re.compile(r"^\s*bytes\s*=\s*\d+-\d+(\s*,\s*\d+-\d+)*\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _applies(fault: Fault, request: ProxiedRequest) -> bool:
     if fault == "reject_multirange":
         return request.multirange
     if fault == "misrange":
-        return _SINGLE_RANGE.match(request.headers.get("range", "")) is not None
+        return _BOUNDED_RANGES.match(request.headers.get("range", "")) is not None
     return True
 
 
@@ -246,6 +246,13 @@ class FaultProxy:
         return value
 
 
+def _shifted(value: str) -> str:
+    """``bytes=a-b,c-d`` as ``bytes=a+1-b+1,c+1-d+1``."""
+    specs = value.partition("=")[2].split(",")
+    bounds = [tuple(int(n) + 1 for n in spec.split("-")) for spec in specs]
+    return "bytes=" + ",".join(f"{first}-{last}" for first, last in bounds)
+
+
 def _make_handler(proxy: FaultProxy) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -280,9 +287,7 @@ def _make_handler(proxy: FaultProxy) -> type[http.server.BaseHTTPRequestHandler]
             if fault == "ignore_range":
                 upstream.pop("range", None)
             if fault == "misrange":
-                match = _SINGLE_RANGE.match(upstream["range"])
-                assert match is not None  # _decide checked it
-                upstream["range"] = f"bytes={int(match.group(1)) + 1}-{int(match.group(2)) + 1}"
+                upstream["range"] = _shifted(upstream["range"])
             try:
                 answer = proxy._forward(self.command, self.path, upstream, body)
             except OSError:

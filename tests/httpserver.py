@@ -13,8 +13,11 @@ Usage::
 A second ``BlobServer`` is a second host (another port, so another origin):
 redirect from one to the other to test cross-host behaviour.  ``multirange``
 chooses how requests for several ranges are answered: ``"multipart"``
-(``multipart/byteranges``, the default), ``"full"`` (200 and the whole blob,
-as some blob stores do) or ``"reject"`` (400).  ``serve_forever`` runs in a
+(``multipart/byteranges``, the default), ``"coalesce"`` (one 206 range from
+the first start to the last end, as RFC 9110 allows), ``"full"`` (200 and the
+whole blob, as some blob stores do) or ``"reject"`` (400).  ``suffix=False``
+answers suffix ranges (``bytes=-N``) with 416, as servers without them do.
+``tls=(certfile, keyfile)`` serves HTTPS.  ``serve_forever`` runs in a
 daemon thread; the server speaks HTTP/1.1 with keep-alive, so clients reuse
 connections as they would with a real server.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 import http.server
 import re
 import socket
+import ssl
 import sys
 import threading
 import uuid
@@ -32,7 +36,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
-MultiRange = Literal["multipart", "full", "reject"]
+MultiRange = Literal["multipart", "coalesce", "full", "reject"]
 
 _RANGE_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
 
@@ -69,8 +73,16 @@ class _Redirect:
 class BlobServer:
     """See the module docstring."""
 
-    def __init__(self, *, multirange: MultiRange = "multipart", realm: str = "test") -> None:
+    def __init__(
+        self,
+        *,
+        multirange: MultiRange = "multipart",
+        suffix: bool = True,
+        realm: str = "test",
+        tls: tuple[str, str] | None = None,
+    ) -> None:
         self.multirange: MultiRange = multirange
+        self.suffix = suffix
         self.realm = realm
         self.requests: list[RequestRecord] = []
         self._blobs: dict[str, _Blob] = {}
@@ -78,6 +90,12 @@ class BlobServer:
         self._lock = threading.Lock()
         self._signatures = 0
         self._httpd = QuietHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="BlobServer", daemon=True)
 
     # ---- set-up ----
@@ -88,7 +106,7 @@ class BlobServer:
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def url(self, path: str) -> str:
         return self.origin + path
@@ -187,11 +205,12 @@ class QuietHTTPServer(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def parse_range_header(value: str, size: int) -> list[tuple[int, int]] | None:
+def parse_range_header(value: str, size: int, *, suffix: bool = True) -> list[tuple[int, int]] | None:
     """``(start, end)`` pairs (end exclusive) of the satisfiable specs of a ``bytes=`` header.
 
     None when the header is not a byte-range header (then it is ignored, as
-    RFC 9110 says); an empty list when no spec is satisfiable (416).
+    RFC 9110 says); an empty list when no spec is satisfiable (416).  With
+    ``suffix=False`` suffix specs (``-N``) are never satisfiable.
     """
     unit, _, specs = value.partition("=")
     if unit.strip().lower() != "bytes" or not specs:
@@ -203,9 +222,8 @@ def parse_range_header(value: str, size: int) -> list[tuple[int, int]] | None:
             return None
         first, last = match.group(1), match.group(2)
         if first == "":
-            suffix = int(last)
-            if suffix > 0 and size > 0:
-                ranges.append((max(0, size - suffix), size))
+            if suffix and int(last) > 0 and size > 0:
+                ranges.append((max(0, size - int(last)), size))
             continue
         start = int(first)
         end = size if last == "" else min(int(last) + 1, size)
@@ -250,7 +268,7 @@ def _make_handler(server: BlobServer) -> type[http.server.BaseHTTPRequestHandler
         def _serve(self, data: bytes, body: bool) -> None:
             size = len(data)
             header = self.headers.get("Range")
-            ranges = None if header is None else parse_range_header(header, size)
+            ranges = None if header is None else parse_range_header(header, size, suffix=server.suffix)
             plain = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
             if ranges is None:
                 self._send(200, data, plain, body)
@@ -258,6 +276,10 @@ def _make_handler(server: BlobServer) -> type[http.server.BaseHTTPRequestHandler
                 self._send(416, b"", {"Content-Range": f"bytes */{size}"}, body)
             elif len(ranges) == 1:
                 start, end = ranges[0]
+                headers = {**plain, "Content-Range": f"bytes {start}-{end - 1}/{size}"}
+                self._send(206, data[start:end], headers, body)
+            elif server.multirange == "coalesce":
+                start, end = min(r[0] for r in ranges), max(r[1] for r in ranges)
                 headers = {**plain, "Content-Range": f"bytes {start}-{end - 1}/{size}"}
                 self._send(206, data[start:end], headers, body)
             elif server.multirange == "full":
