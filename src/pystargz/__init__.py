@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, BinaryIO, Literal, overload
 
+from pystargz.cache import ChunkCache
 from pystargz.compression import native_backend
 from pystargz.errors import (
     CompressionError,
@@ -76,7 +77,13 @@ __all__ = [
 
 @overload
 def open(
-    source: SourceLike, mode: Literal["r"] = "r", *, limits: Limits | None = None, backend: str | None = None
+    source: SourceLike,
+    mode: Literal["r"] = "r",
+    *,
+    limits: Limits | None = None,
+    backend: str | None = None,
+    cache_size: int | None = None,
+    cache: ChunkCache | None = None,
 ) -> StargzReader: ...
 
 
@@ -100,7 +107,9 @@ def open(source: Any, mode: str = "r", **options: Any) -> StargzReader | StargzW
     Reading: ``source`` is a path, ``bytes``, a seekable binary file object or
     any :class:`RangeSource`; ``limits`` bounds what an untrusted blob may
     cost; ``backend`` picks the inflate code ("native" or "python"; default
-    from ``PYSTARGZ_BACKEND``).  Writing: ``source`` is a path or a binary
+    from ``PYSTARGZ_BACKEND``); ``cache_size`` bounds the inflated chunks kept
+    (default 64 MiB for remote sources, none for local ones) and ``cache``
+    shares one :class:`~pystargz.cache.ChunkCache` between readers.  Writing: ``source`` is a path or a binary
     file; the options are those of :class:`StargzWriter`.
     """
     if mode == "r":

@@ -21,8 +21,8 @@ Loader = Callable[[list[int]], Sequence[bytes]]
 class _Flight:
     """One caller's fetch of the keys it claimed; waiters read its results once it is done.
 
-    ``results`` stays empty when the fetch failed: each waiter then fetches
-    for itself and reports its own error.  A lock held until the fetch ends
+    ``results`` stays empty when the fetch failed: the waiters then claim
+    the keys again, and one of them fetches (and reports its own error).  A lock held until the fetch ends
     is what waiters block on (cheaper to make than an Event, and every read
     makes one).
     """
@@ -100,10 +100,13 @@ class ChunkCache:
             else:
                 results[index] = data
         if retry:
+            # The fetch we waited for failed: claim these again (other waiters may share ours).
             with self._lock:
-                self.misses += len(retry)
                 self.hits -= len(retry)
-            for index, data in zip(retry, load(retry), strict=True):
+            again = self.get_many(
+                [keys[i] for i in retry], lambda indexes: load([retry[i] for i in indexes]), keep=keep
+            )
+            for index, data in zip(retry, again, strict=True):
                 results[index] = data
         return results  # type: ignore[return-value]  # every slot was filled above
 

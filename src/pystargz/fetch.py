@@ -107,17 +107,21 @@ def coalesce(chunks: Sequence[Chunk], gap: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def fetch_chunks(fetcher: Fetcher, chunks: Sequence[Chunk], gap: int = RANGE_GAP) -> tuple[bytes, list[Span]]:
+def fetch_chunks(
+    fetcher: Fetcher, chunks: Sequence[Chunk], ranges: list[tuple[int, int]] | None = None
+) -> tuple[bytes, list[Span]]:
     """The compressed bytes of the chunks (in blob order), fetched in one go, and each chunk's span in them.
 
-    Ranges are joined into one buffer so that one parallel inflate covers
-    them; a single range is passed on without a copy.
+    ``ranges`` (``(start, end)``, covering the chunks) default to the
+    chunks' own, coalesced.  Ranges are joined into one buffer so that one
+    parallel inflate covers them; a single range is passed on without a copy.
     """
-    if len(chunks) == 1:
-        chunk = chunks[0]
-        data = fetcher.read([(chunk.offset, chunk.end - chunk.offset)])[0]
-        return data, [Span(0, len(data), chunk.inner_offset, chunk.size)]
-    ranges = coalesce(chunks, gap)
+    if ranges is None:
+        if len(chunks) == 1:
+            chunk = chunks[0]
+            data = fetcher.read([(chunk.offset, chunk.end - chunk.offset)])[0]
+            return data, [Span(0, len(data), chunk.inner_offset, chunk.size)]
+        ranges = coalesce(chunks, RANGE_GAP)
     pieces = fetcher.read([(start, end - start) for start, end in ranges])
     spans: list[Span] = []
     base = 0

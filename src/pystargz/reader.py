@@ -32,7 +32,7 @@ from pystargz.compression import (
     inflate_member,
 )
 from pystargz.errors import CorruptDataError, FooterError, LimitError, StargzError, TOCError
-from pystargz.fetch import RANGE_GAP, Fetcher, ReadStats, fetch_chunks, plan_requests
+from pystargz.fetch import Fetcher, ReadStats, fetch_chunks, plan_requests
 from pystargz.footer import MAX_FOOTER_SIZE, Footer, parse_footer
 from pystargz.members import Chunk, StargzInfo, clean_name, implicit_dir, member_from_entry
 from pystargz.sources import BytesSource, FileObjectSource, FileSource, RangeSource, SourceLike, as_source
@@ -180,8 +180,9 @@ class StargzReader:
         def load(indexes: list[int]) -> list[bytes]:
             nonlocal fetched
             wanted = [chunks[i] for i in indexes]
-            fetched = max(c.end for c in wanted) - wanted[0].offset
-            return self._fetch_inflate(wanted, gap=end)
+            start = 0 if indexes[0] == 0 else wanted[0].offset
+            fetched = wanted[-1].end - start
+            return self._fetch_inflate(wanted, [(start, wanted[-1].end)])
 
         self._cache.get_many([self._cache_key(c) for c in chunks], load, keep=True)
         return fetched
@@ -308,9 +309,12 @@ class StargzReader:
     def _cache_key(self, chunk: Chunk) -> tuple[object, int, int, int]:
         return (self._cache_space, chunk.offset, chunk.inner_offset, chunk.size)
 
-    def _fetch_inflate(self, chunks: list[Chunk], gap: int = RANGE_GAP) -> list[bytes]:
-        """Fetches the chunks' members (in blob order) in one request and inflates them on all cores."""
-        data, spans = fetch_chunks(self._fetcher, chunks, gap)
+    def _fetch_inflate(self, chunks: list[Chunk], ranges: list[tuple[int, int]] | None = None) -> list[bytes]:
+        """Fetches the chunks' members (in blob order) in one request and inflates them on all cores.
+
+        ``ranges`` are what to fetch; by default the chunks' own, coalesced.
+        """
+        data, spans = fetch_chunks(self._fetcher, chunks, ranges)
         limit = max(c.inner_offset + c.size for c in chunks) + self.limits.member_slack
         try:
             if len(spans) == 1:
