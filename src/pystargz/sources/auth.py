@@ -296,7 +296,7 @@ class RegistryAuthenticator:
         if "bearer" in by_scheme:
             return self._bearer(url, by_scheme["bearer"])
         if "basic" in by_scheme:
-            return self._use_basic(by_scheme["basic"])
+            return self._use_basic(url, by_scheme["basic"])
         offered = ", ".join(sorted(by_scheme)) or "no WWW-Authenticate challenge"
         raise SourceError(
             f"{url}: the registry {self.host} answered 401 with {offered}, which pystargz cannot answer"
@@ -304,7 +304,13 @@ class RegistryAuthenticator:
 
     # ---- schemes ----
 
-    def _use_basic(self, challenge: Challenge) -> bool:
+    def _use_basic(self, url: str, challenge: Challenge) -> bool:
+        """Switches to the configured user, once it has passed the registry's ``/v2/`` check.
+
+        The check costs one request per registry, and turns a 401 on the
+        retried request (which an HTTP client can only report as such) into
+        an error that says whose credentials were refused.
+        """
         credentials = self._require_credentials(challenge)
         if credentials.identity_token and not credentials.password:
             raise SourceError(
@@ -314,10 +320,22 @@ class RegistryAuthenticator:
         encoded = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
         with self._lock:
             if self._basic == encoded:
-                raise SourceError(
-                    f"the registry {self.host} refused user {credentials.username!r} "
-                    f"(credentials from {credentials.origin})"
-                )
+                return False
+        check = f"{urlsplit(url).scheme}://{self.host}/v2/"
+        try:
+            status = self._pool.request(
+                "GET", check, headers={"Authorization": f"Basic {encoded}"}, timeout=TOKEN_TIMEOUT
+            ).status
+        except urllib3.exceptions.HTTPError as exc:
+            raise SourceError(
+                f"cannot reach {check} to check the credentials for {self.host}: {exc}"
+            ) from exc
+        if status in (401, 403):
+            raise SourceError(
+                f"the registry {self.host} refused user {credentials.username!r} "
+                f"(credentials from {credentials.origin}): HTTP {status} from {check}"
+            )
+        with self._lock:
             self._basic = encoded
         return True
 

@@ -108,8 +108,9 @@ class Reference:
         return Reference(self.registry, self.repository, "", digest)
 
     def __str__(self) -> str:
-        name = f"{self.registry}/{self.repository}"
-        return f"{name}@{self.digest}" if self.digest else f"{name}:{self.tag or DEFAULT_TAG}"
+        tag = f":{self.tag}" if self.tag else ""
+        digest = f"@{self.digest}" if self.digest else ""
+        return f"{self.registry}/{self.repository}{tag}{digest}"
 
 
 def parse_reference(text: str) -> Reference:
@@ -117,7 +118,8 @@ def parse_reference(text: str) -> Reference:
 
     The first component is a registry host when it has a dot or a port or is
     ``localhost``; otherwise the reference is on Docker Hub (``docker.io``),
-    where one-component names live under ``library/``.
+    where one-component names live under ``library/``.  Without a tag or a
+    digest the tag is ``latest``.
     """
     rest, _, digest = text.partition("@")
     name, tag = rest, ""
@@ -134,7 +136,7 @@ def parse_reference(text: str) -> Reference:
     if registry == DOCKER_HUB and "/" not in repository:
         repository = f"{DOCKER_HUB_NAMESPACE}/{repository}"
     _check_reference(text, registry, repository, tag, digest)
-    return Reference(registry, repository, tag, digest)
+    return Reference(registry, repository, tag or ("" if digest else DEFAULT_TAG), digest)
 
 
 def _check_reference(text: str, registry: str, repository: str, tag: str, digest: str) -> None:
@@ -277,10 +279,10 @@ class RegistryClient:
         return load_credentials(self.registry, docker_config)
 
     def blob_url(self, repository: str, digest: str) -> str:
-        return f"{self.base_url}/v2/{repository}/blobs/{quote(digest)}"
+        return f"{self.base_url}/v2/{repository}/blobs/{quote(digest, safe=':')}"
 
     def manifest_url(self, repository: str, reference: str) -> str:
-        return f"{self.base_url}/v2/{repository}/manifests/{quote(reference)}"
+        return f"{self.base_url}/v2/{repository}/manifests/{quote(reference, safe=':')}"
 
     def get(
         self, url: str, what: str, *, headers: Mapping[str, str] | None = None, method: str = "GET"
@@ -296,7 +298,7 @@ class RegistryClient:
             try:
                 response = self.pool.request(method, url, headers=sent, preload_content=False, redirect=True)
             except urllib3.exceptions.HTTPError as exc:
-                raise SourceError(f"{what}: cannot reach {self.base_url}: {exc}") from exc
+                raise SourceError(f"{what}: cannot reach {self.base_url}: {exc}{self._https_hint()}") from exc
             if response.status == 401 and attempt == 0:
                 response.drain_conn()
                 if self.authenticator.challenge(url, response.headers):
@@ -306,6 +308,14 @@ class RegistryClient:
                 return response
             self._fail(response, what)
         raise AssertionError("unreachable: the loop returns or continues once")
+
+    def _https_hint(self) -> str:
+        if not self.base_url.startswith("https:"):
+            return ""
+        return (
+            f" (pystargz speaks HTTPS to {self.api_host}; if that registry serves plain HTTP, "
+            "pass insecure=True, or --insecure on the command line)"
+        )
 
     def _fail(self, response: urllib3.BaseHTTPResponse, what: str) -> NoReturn:
         detail = _registry_errors(response)
