@@ -96,6 +96,20 @@ def test_read_tail_learns_size_in_one_request_and_keeps_the_tail(server: BlobSer
     assert source.stats.requests == 2
 
 
+def test_read_tail_with_a_known_size_asks_a_bounded_range(server: BlobServer) -> None:
+    server.reset_log()
+    source = HTTPSource(server.url("/blob"), size=len(BLOB))
+    assert source.read_tail(100) == BLOB[-100:]
+    assert source.read_tail(50) == BLOB[-50:]
+    assert source.read_tail(10**9) == BLOB
+    assert [r.headers["range"] for r in server.requests] == [
+        f"bytes={len(BLOB) - 100}-{len(BLOB) - 1}",
+        f"bytes=0-{len(BLOB) - 1}",
+    ]
+    with pytest.raises(ValueError, match="positive"):
+        source.read_tail(0)
+
+
 def test_blob_smaller_than_the_tail(server: BlobServer) -> None:
     server.add("/small", b"0123456789")
     source = HTTPSource(server.url("/small"))

@@ -162,15 +162,20 @@ class HTTPSource:
         """
         if n <= 0:
             raise ValueError(f"read_tail needs a positive length, not {n}")
-        if self._size is not None:
-            kept = self._from_tail(max(0, self._size - n), min(n, self._size))
-            if kept is not None:
-                return kept
-        tail = self._attempts(f"reading the last {n} bytes of {_display(self._url)}", lambda: self._suffix(n))
-        if tail is None:
+        size = self._size
+        if size is None:
+            what = f"reading the last {n} bytes of {_display(self._url)}"
+            tail = self._attempts(what, lambda: self._suffix(n))
+            if tail is not None:
+                return tail
             size = self._head_size()
-            return self.read_at(size - min(n, size), min(n, size))
-        return tail
+        length = min(n, size)
+        kept = self._from_tail(size - length, length)
+        if kept is not None:
+            return kept
+        data = self._fetch_span(size - length, length) if length else b""
+        self._keep_tail(size - length, data)
+        return data
 
     def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         """The bytes of each ``(offset, length)`` range, in the order asked, in as few requests as it can.
@@ -302,7 +307,12 @@ class HTTPSource:
         """The first ``end`` bytes of a 200 answer, which must be the whole blob; the rest is not read."""
         declared = _content_length(response)
         size = self.size
-        if declared is not None and declared != size:
+        if declared is None:  # only the whole body's length can show that it is the blob
+            data = self._read(response, url, None)
+            if len(data) != size:
+                raise _Transient(f"ignored the Range header and sent {len(data)} bytes; the blob has {size}")
+            return data[:end]
+        if declared != size:
             raise _Transient(f"ignored the Range header and sent {declared} bytes; the blob has {size}")
         return self._read(response, url, end, whole=False)
 
