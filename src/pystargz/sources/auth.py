@@ -101,7 +101,9 @@ def load_credentials(host: str, docker_config: str | os.PathLike[str] | None = N
     config = _read_config(path)
     key = _config_key(host)
     helpers = config.get("credHelpers")
-    helper = helpers.get(key) if isinstance(helpers, dict) else None
+    helper = None
+    if isinstance(helpers, dict):
+        helper = next((name for server, name in helpers.items() if _config_key(str(server)) == key), None)
     if not helper:
         helper = config.get("credsStore")
     if helper:
