@@ -60,6 +60,7 @@ class _Blob:
     data: bytes
     auth: str | None = None
     expire_after: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
     uses: dict[str, int] = field(default_factory=dict)
 
 
@@ -111,16 +112,25 @@ class BlobServer:
     def url(self, path: str) -> str:
         return self.origin + path
 
-    def add(self, path: str, data: bytes, *, auth: str | None = None, expire_after: int | None = None) -> str:
+    def add(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        auth: str | None = None,
+        expire_after: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> str:
         """Serves ``data`` at ``path``; returns its URL.
 
         ``auth``: the exact ``Authorization`` value required, else 401 with a
         ``WWW-Authenticate: Bearer realm=...`` challenge.  ``expire_after``:
         each distinct query string (a "signature") answers that many requests,
-        then 403, like an expired pre-signed URL.
+        then 403, like an expired pre-signed URL.  ``headers`` are added to
+        its 200 and 206 answers.
         """
         with self._lock:
-            self._blobs[path] = _Blob(bytes(data), auth, expire_after)
+            self._blobs[path] = _Blob(bytes(data), auth, expire_after, dict(headers or {}))
         return self.url(path)
 
     def redirect(self, path: str, target: str, *, status: int = 307, sign: bool = False) -> str:
@@ -263,13 +273,14 @@ def _make_handler(server: BlobServer) -> type[http.server.BaseHTTPRequestHandler
             elif not server._spend(blob, query):
                 self._send(403, b"signature expired\n", {"Content-Type": "text/plain"}, body)
             else:
-                self._serve(blob.data, body)
+                self._serve(blob, body)
 
-        def _serve(self, data: bytes, body: bool) -> None:
+        def _serve(self, blob: _Blob, body: bool) -> None:
+            data = blob.data
             size = len(data)
             header = self.headers.get("Range")
             ranges = None if header is None else parse_range_header(header, size, suffix=server.suffix)
-            plain = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+            plain = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream", **blob.headers}
             if ranges is None:
                 self._send(200, data, plain, body)
             elif not ranges:

@@ -179,6 +179,21 @@ def test_not_found_and_unauthorized_fail_without_retries(server: BlobServer) -> 
     assert locked.stats.retries == 0
 
 
+def test_range_beyond_the_served_blob_is_not_retried(server: BlobServer) -> None:
+    source = fast(server.url("/blob"), size=len(BLOB) + 10)
+    with pytest.raises(
+        SourceError, match=r"HTTP 416 range not satisfiable \(Content-Range: bytes \*/300000\)"
+    ):
+        source.read_at(len(BLOB) + 1, 5)
+    assert source.stats.retries == 0
+
+
+def test_encoded_body_is_refused(server: BlobServer) -> None:
+    server.add("/encoded", BLOB, headers={"Content-Encoding": "gzip"})
+    with pytest.raises(SourceError, match="Content-Encoding gzip"):
+        _ = HTTPSource(server.url("/encoded")).size
+
+
 def test_bad_urls_are_refused() -> None:
     with pytest.raises(SourceError, match="not an http"):
         HTTPSource("ftp://example.com/blob")
