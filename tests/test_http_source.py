@@ -522,6 +522,18 @@ def test_eight_threads_share_one_source(proxy: FaultProxy) -> None:
     assert source.stats.requests == len(proxy.applied)
 
 
+def test_threads_that_need_the_size_share_one_request(server: BlobServer) -> None:
+    source = HTTPSource(server.url("/blob"))
+    sizes: list[int] = []
+    threads = [threading.Thread(target=lambda: sizes.append(source.size)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sizes == [len(BLOB)] * 8
+    assert source.stats.requests == 1
+
+
 @module_fixture
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1, made with the openssl command."""

@@ -116,6 +116,7 @@ class HTTPSource:
         self._retries = retries
         self._backoff = backoff
         self._lock = threading.Lock()
+        self._probe_lock = threading.Lock()
         self._size = size
         self._tail: tuple[int, bytes] | None = None
         self._resolved: str | None = None
@@ -134,7 +135,9 @@ class HTTPSource:
     def size(self) -> int:
         """The blob's size; learned from the first response (a suffix range of :data:`TAIL_PROBE` bytes)."""
         if self._size is None:
-            self.read_tail(TAIL_PROBE)
+            with self._probe_lock:  # threads that all need the size share one request
+                if self._size is None:
+                    self.read_tail(TAIL_PROBE)
         if self._size is None:
             raise InternalError(f"the size of {_display(self._url)} is still unknown after reading its tail")
         return self._size
