@@ -199,6 +199,14 @@ def test_bad_urls_are_refused() -> None:
         HTTPSource("ftp://example.com/blob")
     with pytest.raises(SourceError, match="not an http"):
         HTTPSource("http:///blob")
+    with pytest.raises(SourceError, match="not an http"):
+        HTTPSource("http://127.0.0.1:port/blob")
+
+
+def test_bad_redirect_is_a_source_error(server: BlobServer) -> None:
+    url = server.redirect("/to-ftp", "ftp://127.0.0.1/blob")
+    with pytest.raises(SourceError, match=r"bad redirect from http://127\.0\.0\.1:\d+/to-ftp: 'ftp://"):
+        _ = HTTPSource(url).size
 
 
 # ---- several ranges ----

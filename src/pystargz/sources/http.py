@@ -96,9 +96,7 @@ class HTTPSource:
         insecure: bool = False,
         size: int | None = None,
     ) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SourceError(f"not an http(s) URL: {_display(url)}")
+        _check_url(url, "not an http(s) URL")
         if retries < 0 or backoff < 0 or timeout <= 0:
             raise ValueError("retries and backoff must not be negative, timeout must be positive")
         if size is not None and size < 0:
@@ -485,7 +483,7 @@ class HTTPSource:
             location = response.headers.get("Location")
             if response.status in _REDIRECT_STATUSES and location:
                 _finish(response)
-                url = urllib.parse.urljoin(url, location)
+                url = _check_url(urllib.parse.urljoin(url, location), f"bad redirect from {_display(url)}")
                 continue
             if response.status == 429 or (response.status >= 500 and response.status not in (501, 505)):
                 _finish(response)
@@ -638,6 +636,18 @@ def _finish(response: urllib3.BaseHTTPResponse) -> None:
     else:
         response.drain_conn()
     response.release_conn()
+
+
+def _check_url(url: str, problem: str) -> str:
+    """``url`` if it is an absolute http(s) URL that can be parsed; SourceError otherwise."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:
+        valid = False
+    if not valid:
+        raise SourceError(f"{problem}: {url.split('?')[0]!r}")
+    return url
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
