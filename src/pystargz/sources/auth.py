@@ -419,6 +419,15 @@ class RegistryAuthenticator:
                 self._credentials_loaded = True
             return self._credentials
 
+    def identity(self) -> str:
+        """Who the requests went out as, for error messages (never the secret)."""
+        with self._lock:
+            credentials = self._credentials if self._credentials_loaded else None
+        if credentials is None:
+            return f"anonymously (no credentials for {self.host} were used)"
+        who = f"user {credentials.username!r}" if credentials.username else "an identity token"
+        return f"as {who} (credentials from {credentials.origin})"
+
     def _require_credentials(self, challenge: Challenge) -> Credentials:
         credentials = self._current_credentials()
         if credentials is None:

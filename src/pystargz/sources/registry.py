@@ -321,7 +321,10 @@ class RegistryClient:
         detail = _registry_errors(response)
         response.release_conn()
         if response.status == 401:
-            raise SourceError(f"{what}: the registry {self.registry} refused access (HTTP 401){detail}")
+            raise SourceError(
+                f"{what}: the registry {self.registry} refused access {self.authenticator.identity()} "
+                f"(HTTP 401){detail}"
+            )
         if response.status == 404:
             raise SourceError(f"{what}: not found in the registry {self.registry} (HTTP 404){detail}")
         raise SourceError(f"{what}: the registry {self.registry} answered HTTP {response.status}{detail}")
