@@ -86,10 +86,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 REGISTRY_USERS = {"alice": "wonderland"}
 
 
-def _start_registry(workdir: Path, users: dict[str, str] | None = None) -> RegistryServer:
+def _start_registry(
+    workdir: Path, users: dict[str, str] | None = None, token: bool = False
+) -> RegistryServer:
     """A registry must start: a missing binary or a failed start fails the tests, never skips them."""
     try:
-        return RegistryServer(workdir, users=users).start()
+        return RegistryServer(workdir, users=users, token=token).start()
     except RegistryError as exc:
         pytest.fail(f"cannot start the distribution registry: {exc}", pytrace=False)
 
@@ -99,7 +101,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServe
     """Debian's distribution registry on 127.0.0.1, open to anyone."""
     server = _start_registry(tmp_path_factory.mktemp("registry"))
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture(scope="session")
@@ -107,4 +109,12 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
     """The same with htpasswd basic auth: the users of ``REGISTRY_USERS``."""
     server = _start_registry(tmp_path_factory.mktemp("auth-registry"), REGISTRY_USERS)
     yield server
-    server.stop()
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """The same with bearer tokens from a token server that knows ``REGISTRY_USERS`` (``public/`` is open)."""
+    server = _start_registry(tmp_path_factory.mktemp("token-registry"), REGISTRY_USERS, token=True)
+    yield server
+    server.close()

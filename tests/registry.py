@@ -13,23 +13,33 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import hashlib
+import http.server
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import tarfile
+import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit, urlunsplit
 
 import bcrypt
 import urllib3
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID
 
 import pystargz
 from pystargz.sources.registry import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
@@ -40,7 +50,19 @@ CACHED_BINARY = Path(__file__).resolve().parent.parent / ".cache" / BINARY_NAME 
 START_TIMEOUT = 20.0
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-__all__ = ["DOCKER_MANIFEST", "OCI_INDEX", "OCI_MANIFEST", "Layer", "RegistryError", "RegistryServer"]
+TOKEN_SERVICE = "pystargz-registry"
+TOKEN_ISSUER = "pystargz-tests"
+# With token auth, anyone may pull repositories under this prefix; the rest needs a user.
+PUBLIC_PREFIX = "public/"
+__all__ = [
+    "DOCKER_MANIFEST",
+    "OCI_INDEX",
+    "OCI_MANIFEST",
+    "Layer",
+    "RegistryError",
+    "RegistryServer",
+    "TokenServer",
+]
 
 
 class RegistryError(Exception):
@@ -111,6 +133,131 @@ class Layer:
         }
 
 
+# ---- token auth: a JWT issuer the registry trusts, and its token endpoint ----
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenIssuer:
+    """An ES256 key and its self-signed certificate (the registry's ``rootcertbundle``); mints JWTs.
+
+    The tokens carry the certificate in ``x5c``, which is how the distribution
+    registry finds the key and checks it against its trusted roots.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, TOKEN_ISSUER)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self._cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self._key, hashes.SHA256())
+        )
+        self.bundle = workdir / "token-ca.pem"
+        self.bundle.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
+
+    def mint(self, subject: str, access: list[dict[str, object]], lifetime: int = 300) -> str:
+        now = int(time.time())
+        der = self._cert.public_bytes(serialization.Encoding.DER)
+        header = {"typ": "JWT", "alg": "ES256", "x5c": [base64.b64encode(der).decode()]}
+        claims = {
+            "iss": TOKEN_ISSUER,
+            "sub": subject,
+            "aud": TOKEN_SERVICE,
+            "exp": now + lifetime,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        r, s = decode_dss_signature(self._key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        return f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+class TokenServer:
+    """The token endpoint (GET with optional Basic credentials), as Docker Hub's auth.docker.io.
+
+    A known user gets the actions asked for; anonymous clients get ``pull``
+    on repositories under ``public/`` and nothing else; a wrong password is
+    a 401.  ``requests`` logs ``(user or "", scopes)``.
+    """
+
+    def __init__(self, issuer: TokenIssuer, users: Mapping[str, str]) -> None:
+        self.issuer = issuer
+        self.users = dict(users)
+        self.requests: list[tuple[str, list[str]]] = []
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    @property
+    def realm(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/token"
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+    def grant(self, user: str, scopes: list[str]) -> list[dict[str, object]]:
+        access: list[dict[str, object]] = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            allowed = actions.split(",") if user else (["pull"] if name.startswith(PUBLIC_PREFIX) else [])
+            if kind == "repository" and allowed:
+                access.append({"type": kind, "name": name, "actions": allowed})
+        return access
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet: the log is ``server.requests``."""
+
+            def do_GET(self) -> None:
+                query = parse_qs(urlsplit(self.path).query)
+                user = server._user(self.headers.get("Authorization", ""))
+                scopes = query.get("scope", [])
+                server.requests.append((user or "", scopes))
+                if user is None or query.get("service") != [TOKEN_SERVICE]:
+                    self._send(401, b'{"details": "bad credentials or service"}')
+                    return
+                token = server.issuer.mint(user, server.grant(user, scopes))
+                self._send(200, json.dumps({"token": token, "expires_in": 300}).encode())
+
+            def _send(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
+
+    def _user(self, authorization: str) -> str | None:
+        """The user named by valid Basic credentials, "" for none, None for wrong ones."""
+        if not authorization:
+            return ""
+        try:
+            user, _, password = base64.b64decode(authorization.removeprefix("Basic ")).decode().partition(":")
+        except ValueError:
+            return None
+        return user if self.users.get(user) == password else None
+
+
 # ---- the server ----
 
 
@@ -121,15 +268,20 @@ def _free_port() -> int:
 
 
 class RegistryServer:
-    """One registry process; ``users`` ({name: password}) turns on htpasswd basic auth."""
+    """One registry process; ``users`` ({name: password}) turns on htpasswd basic auth.
 
-    def __init__(self, workdir: Path, *, users: Mapping[str, str] | None = None) -> None:
+    With ``token=True`` the registry asks for bearer tokens from a
+    :class:`TokenServer` instead, which knows ``users``.
+    """
+
+    def __init__(self, workdir: Path, *, users: Mapping[str, str] | None = None, token: bool = False) -> None:
         self.workdir = workdir
         self.users = dict(users or {})
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5.0, read=30.0))
-        self._auth = basic_header(*next(iter(self.users.items()))) if self.users else {}
+        self.tokens = TokenServer(TokenIssuer(workdir), self.users) if token else None
+        self._auth = basic_header(*next(iter(self.users.items()))) if self.users and not token else {}
 
     @property
     def host(self) -> str:
@@ -168,7 +320,16 @@ class RegistryServer:
             "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
             "http": {"addr": self.host, "secret": "pystargz-tests"},
         }
-        if self.users:
+        if self.tokens is not None:
+            config["auth"] = {
+                "token": {
+                    "realm": self.tokens.realm,
+                    "service": TOKEN_SERVICE,
+                    "issuer": TOKEN_ISSUER,
+                    "rootcertbundle": str(self.tokens.issuer.bundle),
+                }
+            }
+        elif self.users:
             htpasswd = self.workdir / "htpasswd"
             lines = [f"{name}:{_bcrypt(password)}\n" for name, password in self.users.items()]
             htpasswd.write_text("".join(lines))
@@ -189,6 +350,12 @@ class RegistryServer:
             time.sleep(0.05)
         return False
 
+    def close(self) -> None:
+        """Stops the registry and its token server."""
+        self.stop()
+        if self.tokens is not None:
+            self.tokens.close()
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
@@ -205,7 +372,7 @@ class RegistryServer:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        self.close()
 
     # ---- pushing ----
 
@@ -217,7 +384,15 @@ class RegistryServer:
         headers: Mapping[str, str] | None = None,
     ) -> urllib3.BaseHTTPResponse:
         url = path_or_url if "://" in path_or_url else self.url + path_or_url
-        return self._pool.request(method, url, body=body, headers={**self._auth, **(headers or {})})
+        auth = self._auth
+        if self.tokens is not None:  # the tests push with a token minted for the repository
+            match = re.match(r"/v2/(.+?)/(?:blobs|manifests)/", urlsplit(url).path)
+            assert match is not None, url
+            access: list[dict[str, object]] = [
+                {"type": "repository", "name": match.group(1), "actions": ["pull", "push"]}
+            ]
+            auth = {"Authorization": "Bearer " + self.tokens.issuer.mint("tests", access)}
+        return self._pool.request(method, url, body=body, headers={**auth, **(headers or {})})
 
     def push_blob(self, repository: str, data: bytes) -> str:
         """A monolithic upload: POST for an upload URL, then PUT the bytes with their digest."""

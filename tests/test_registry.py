@@ -65,6 +65,10 @@ def repo() -> str:
     return f"pystargz/{uuid.uuid4().hex[:12]}"
 
 
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 def write_config(directory: Path, config: dict[str, object]) -> None:
     (directory / "config.json").write_text(json.dumps(config))
 
@@ -486,6 +490,54 @@ def test_missing_credential_helper_is_a_clear_error(
     write_config(empty_docker_config, {"credsStore": "pystargz-no-such-helper"})
     with pytest.raises(SourceError, match=r"docker-credential-pystargz-no-such-helper .* is not on PATH"):
         RegistrySource(f"{private_image}@{layer.digest}").read_at(0, 1)
+
+
+# ---- bearer tokens (the registry trusts a token server run by the tests) ----
+
+
+def test_bearer_tokens_anonymous_pull(token_registry: RegistryServer, layer: Layer) -> None:
+    assert token_registry.tokens is not None
+    name = "public/" + repo()
+    digest = token_registry.push_image(name, "v1", [layer])
+    with open_image(f"{token_registry.host}/{name}:v1") as image:
+        assert image.manifest is not None
+        assert image.manifest.digest == digest
+        file = image.extractfile("etc/os-release")
+        assert file is not None
+        assert file.read() == FILES["etc/os-release"]
+    asked = [scopes for user, scopes in token_registry.tokens.requests if f"repository:{name}:pull" in scopes]
+    assert asked  # the scope came from the registry's challenge
+    assert all(user == "" for user, scopes in token_registry.tokens.requests if scopes in asked)
+
+
+def test_bearer_tokens_for_a_user(
+    token_registry: RegistryServer, layer: Layer, empty_docker_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert token_registry.tokens is not None
+    name = repo()
+    token_registry.push_image(name, "v1", [layer])
+    with pytest.raises(SourceError, match=r"refused access anonymously .*HTTP 401.*UNAUTHORIZED"):
+        fetch_manifest(f"{token_registry.host}/{name}:v1")
+    write_config(empty_docker_config, {"auths": {token_registry.host: {"auth": b64(f"{USER}:{PASSWORD}")}}})
+    client = RegistryClient(token_registry.host)
+    manifest = client.resolve(parse_reference(f"{token_registry.host}/{name}:v1"))
+    before = len(token_registry.tokens.requests)
+    source = RegistrySource(f"{token_registry.host}/{name}@{layer.digest}", client=client)
+    with pystargz.open(source) as blob:
+        assert blob.toc_digest == manifest.layers[0].toc_digest
+        assert blob.read_files(["etc/os-release"]) == {"etc/os-release": FILES["etc/os-release"]}
+    assert len(token_registry.tokens.requests) == before  # the manifest's token serves the blob too
+    assert (USER, [f"repository:{name}:pull"]) in token_registry.tokens.requests
+
+
+def test_bearer_tokens_wrong_password(
+    token_registry: RegistryServer, layer: Layer, empty_docker_config: Path
+) -> None:
+    name = repo()
+    token_registry.push_image(name, "v1", [layer])
+    write_config(empty_docker_config, {"auths": {token_registry.host: {"auth": b64(f"{USER}:nope")}}})
+    with pytest.raises(SourceError, match=r"token server .* refused the credentials from .*auths"):
+        RegistrySource(f"{token_registry.host}/{name}@{layer.digest}").read_at(0, 1)
 
 
 # ---- plain HTTP only for loopback, or when asked ----
