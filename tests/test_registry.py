@@ -376,6 +376,9 @@ def test_merged_view_of_a_registry_image(registry: RegistryServer) -> None:
             assert [layer.reader.toc_digest for layer in image.layers] == [
                 layer.result.toc_digest for layer in layers
             ]
+            caches = {id(layer.reader.cache) for layer in image.layers}
+            assert len(caches) == 1  # one bound for the whole image
+            assert image.layers[0].reader.cache is not None
 
 
 # ---- authentication (htpasswd registry) ----

@@ -26,6 +26,7 @@ from typing import Any
 
 import urllib3
 
+from pystargz.cache import DEFAULT_CACHE_SIZE, ChunkCache
 from pystargz.members import StargzInfo, clean_name
 from pystargz.reader import StargzReader, open_reader
 from pystargz.sources import SourceLike
@@ -254,26 +255,35 @@ def open_image(
     insecure: bool = False,
     docker_config: str | os.PathLike[str] | None = None,
     pool: urllib3.PoolManager | None = None,
+    cache_size: int | None = None,
+    cache: ChunkCache | None = None,
 ) -> Image:
     """The merged view of a registry image (``HOST/REPO:TAG`` or ``@sha256:``) for ``platform``.
 
     The manifest is fetched now (through an index to this machine's
     platform, or ``platform`` such as ``"linux/arm64"``); each layer blob is
     opened lazily as a :class:`RegistrySource`, all layers sharing one
-    connection pool and one set of tokens.
+    connection pool, one set of tokens and one chunk cache: ``cache``, or a
+    new one of ``cache_size`` bytes (the reader's default size when None), so
+    the bound holds for the image, not for each layer.
     """
     ref = parse_reference(reference) if isinstance(reference, str) else reference
     wanted = Platform.parse(platform) if isinstance(platform, str) else platform
     client = RegistryClient(ref.registry, insecure=insecure, docker_config=docker_config, pool=pool)
     manifest = client.resolve(ref, wanted)
-    openers = [_registry_opener(client, ref, layer) for layer in manifest.layers]
+    shared = (
+        cache if cache is not None else ChunkCache(DEFAULT_CACHE_SIZE if cache_size is None else cache_size)
+    )
+    openers = [_registry_opener(client, ref, layer, shared) for layer in manifest.layers]
     return Image(openers, manifest=manifest, close=None if pool else client.pool.clear)
 
 
-def _registry_opener(client: RegistryClient, reference: Reference, layer: Descriptor) -> LayerOpener:
+def _registry_opener(
+    client: RegistryClient, reference: Reference, layer: Descriptor, cache: ChunkCache
+) -> LayerOpener:
     def open_layer() -> StargzReader:
         source = RegistrySource(reference.with_digest(layer.digest), client=client, size=layer.size)
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"cache": cache}
         if _READER_TAKES_TOC_DIGEST and layer.toc_digest:
             options["toc_digest"] = layer.toc_digest
         return open_reader(source, **options)
