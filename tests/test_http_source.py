@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Mapping
 
 import pytest
@@ -344,6 +345,15 @@ def test_a_fault_that_persists_is_a_source_error(proxy: FaultProxy, fault: Fault
     assert source.stats.requests == 3
 
 
+def test_backoff_doubles_between_attempts(proxy: FaultProxy) -> None:
+    proxy.schedule(["status", "status", "status"])
+    source = HTTPSource(proxy.url("/blob"), size=len(BLOB), backoff=0.05)
+    started = time.monotonic()
+    assert source.read_at(0, 10) == BLOB[:10]
+    assert time.monotonic() - started >= 0.05 + 0.1 + 0.2
+    assert source.stats.retries == 3
+
+
 def test_timeout_is_retried_then_reported(proxy: FaultProxy) -> None:
     source = fast(proxy.url("/blob"), size=len(BLOB), timeout=0.2, retries=1)
     proxy.schedule(["delay"], delay=1.0)
@@ -565,6 +575,17 @@ def test_https_self_signed_needs_insecure(certificate: tuple[str, str]) -> None:
         source = HTTPSource(url, insecure=True)
         with pytest.warns(urllib3.exceptions.InsecureRequestWarning):
             assert source.read_at(10, 10) == BLOB[10:20]
+
+
+def test_sources_share_a_pool(server: BlobServer, second: BlobServer) -> None:
+    second.add("/blob", BLOB[::-1])
+    pool = urllib3.PoolManager()
+    first, other = HTTPSource(server.url("/blob"), pool=pool), HTTPSource(second.url("/blob"), pool=pool)
+    assert first.read_at(0, 10) == BLOB[:10]
+    assert other.read_at(0, 10) == BLOB[::-1][:10]
+    first.close()  # a shared pool belongs to its owner: closing a source leaves it open
+    assert len(pool.pools) == 2
+    assert other.read_at(10, 10) == BLOB[::-1][10:20]
 
 
 def test_as_source_makes_http_sources_without_a_request() -> None:
