@@ -530,6 +530,9 @@ def test_bearer_tokens_for_a_user(
         assert blob.toc_digest == manifest.layers[0].toc_digest
         assert blob.read_files(["etc/os-release"]) == {"etc/os-release": FILES["etc/os-release"]}
     assert len(token_registry.tokens.requests) == before  # the manifest's token serves the blob too
+    # the manifest GET answered 401, one token fetch, the GET again; the blob's requests are the source's
+    assert client.stats.requests == 3
+    assert client.stats.bytes_fetched == token_registry.manifest_size(name, manifest.digest)
     assert (USER, [f"repository:{name}:pull"]) in token_registry.tokens.requests
 
 

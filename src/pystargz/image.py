@@ -137,7 +137,8 @@ class Image:
 
     Build one with :func:`open_image` (a registry reference) or
     :meth:`from_blobs` (local blobs); ``layers`` are :class:`ImageLayer`,
-    ``manifest`` the registry manifest when there is one.  Thread-safe.
+    ``manifest`` the registry manifest and ``client`` the registry client
+    (its ``stats`` count the manifest requests) when there are.  Thread-safe.
     """
 
     def __init__(
@@ -145,6 +146,7 @@ class Image:
         openers: Sequence[LayerOpener],
         *,
         manifest: ImageManifest | None = None,
+        client: RegistryClient | None = None,
         close: Callable[[], None] | None = None,
     ) -> None:
         descriptors: Sequence[Descriptor | None] = manifest.layers if manifest else [None] * len(openers)
@@ -153,6 +155,7 @@ class Image:
             for i, (opener, descriptor) in enumerate(zip(openers, descriptors, strict=True))
         )
         self.manifest = manifest
+        self.client = client
         self._close_hook = close
         self._merged: dict[str, tuple[ImageLayer, StargzInfo]] | None = None
         self._lock = threading.Lock()
@@ -275,7 +278,7 @@ def open_image(
         cache if cache is not None else ChunkCache(DEFAULT_CACHE_SIZE if cache_size is None else cache_size)
     )
     openers = [_registry_opener(client, ref, layer, shared) for layer in manifest.layers]
-    return Image(openers, manifest=manifest, close=None if pool else client.pool.clear)
+    return Image(openers, manifest=manifest, client=client, close=None if pool else client.pool.clear)
 
 
 def _registry_opener(

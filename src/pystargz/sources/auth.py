@@ -275,6 +275,17 @@ class RegistryAuthenticator:
         self._tokens: dict[str, _Token] = {}
         self._scopes: dict[str, str] = {}
         self._basic: str | None = None
+        self._requests = 0
+
+    @property
+    def requests(self) -> int:
+        """Requests sent on the registry's behalf: token fetches and credential checks."""
+        with self._lock:
+            return self._requests
+
+    def _count(self) -> None:
+        with self._lock:
+            self._requests += 1
 
     # ---- the Authenticator protocol ----
 
@@ -324,6 +335,7 @@ class RegistryAuthenticator:
             if self._basic == encoded:
                 return False
         check = f"{urlsplit(url).scheme}://{self.host}/v2/"
+        self._count()
         try:
             status = self._pool.request(
                 "GET", check, headers={"Authorization": f"Basic {encoded}"}, timeout=TOKEN_TIMEOUT
@@ -363,6 +375,7 @@ class RegistryAuthenticator:
         fields = [("service", service)] if service else []
         fields += [("scope", part) for part in scope.split()]
         started = time.monotonic()
+        self._count()
         try:
             if credentials is not None and credentials.identity_token:
                 form = [

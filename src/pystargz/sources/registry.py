@@ -17,6 +17,7 @@ import os
 import platform as host_platform
 import re
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NoReturn
@@ -26,6 +27,7 @@ import urllib3
 
 from pystargz.errors import SourceError
 from pystargz.sources.auth import Credentials, RegistryAuthenticator, load_credentials
+from pystargz.sources.base import SourceStats
 from pystargz.sources.http import HTTPSource
 from pystargz.writer import ANNOTATION_TOC_DIGEST, ANNOTATION_UNCOMPRESSED_SIZE
 
@@ -268,12 +270,25 @@ class RegistryClient:
         self.pool = pool or urllib3.PoolManager(
             num_pools=16, maxsize=16, retries=REQUEST_RETRIES, timeout=REQUEST_TIMEOUT
         )
+        self._lock = threading.Lock()
+        self._requests = 0
+        self._bytes = 0
         self.authenticator = RegistryAuthenticator(
             self.api_host,
             credentials=lambda: self._credentials(docker_config),
             pool=self.pool,
             allow_plain_http=plain,
         )
+
+    @property
+    def stats(self) -> SourceStats:
+        """What the manifest API has cost: manifest requests (and HEADs), token fetches, manifest bytes.
+
+        Blob reads are counted by each :class:`RegistrySource`.
+        """
+        with self._lock:
+            requests, received = self._requests, self._bytes
+        return SourceStats(requests + self.authenticator.requests, received, 0)
 
     def _credentials(self, docker_config: str | os.PathLike[str] | None) -> Credentials | None:
         return load_credentials(self.registry, docker_config)
@@ -295,6 +310,8 @@ class RegistryClient:
         """
         for attempt in range(2):
             sent = {**(headers or {}), **self.authenticator.headers(url)}
+            with self._lock:
+                self._requests += 1
             try:
                 response = self.pool.request(method, url, headers=sent, preload_content=False, redirect=True)
             except urllib3.exceptions.HTTPError as exc:
@@ -339,6 +356,8 @@ class RegistryClient:
             raise SourceError(f"manifest {reference}: the download failed: {exc}") from exc
         finally:
             response.release_conn()
+        with self._lock:
+            self._bytes += len(body)
         if len(body) > MAX_MANIFEST_SIZE:
             raise SourceError(f"manifest {reference}: larger than {MAX_MANIFEST_SIZE} bytes")
         algorithm = (reference.digest or "sha256:").partition(":")[0]
