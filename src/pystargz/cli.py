@@ -127,7 +127,9 @@ def _target_options() -> argparse.ArgumentParser:
         help="a blob path, an http(s):// blob URL, HOST/REPO@sha256:... or an image HOST/REPO:TAG",
     )
     options.add_argument(
-        "--insecure", action="store_true", help="allow plain HTTP to a registry and skip TLS checks"
+        "--insecure",
+        action="store_true",
+        help="plain HTTP to a registry; no TLS certificate check for an https:// URL",
     )
     options.add_argument(
         "--stats", action="store_true", help="print requests, bytes fetched and cache hits to stderr"
