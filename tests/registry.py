@@ -113,12 +113,13 @@ class Layer:
 
     blob: bytes
     result: pystargz.BuildResult
+    annotations: Mapping[str, str]  # as pushed in the manifest: the build's, unless a test changes them
 
     @classmethod
     def build(cls, entries: Mapping[str, bytes | None], **options: object) -> Layer:
         out = io.BytesIO()
         result = pystargz.build(io.BytesIO(make_tar(entries)), out, **options)  # type: ignore[arg-type]
-        return cls(out.getvalue(), result)
+        return cls(out.getvalue(), result, dict(result.annotations))
 
     @property
     def digest(self) -> str:
@@ -129,7 +130,7 @@ class Layer:
             "mediaType": OCI_LAYER_GZIP,
             "digest": self.digest,
             "size": len(self.blob),
-            "annotations": dict(self.result.annotations),
+            "annotations": dict(self.annotations),
         }
 
 

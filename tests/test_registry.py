@@ -8,6 +8,7 @@ manifests, and an OCI index of two platforms.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import random
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import pystargz
+import pystargz.image as image_module
 from pystargz.errors import SourceError
 from pystargz.image import open_image
 from pystargz.sources.registry import (
@@ -30,6 +32,7 @@ from pystargz.sources.registry import (
     fetch_manifest,
     parse_reference,
 )
+from pystargz.writer import ANNOTATION_TOC_DIGEST
 from tests.blobs import noise
 from tests.conftest import REGISTRY_USERS
 from tests.httpserver import BlobServer
@@ -379,6 +382,23 @@ def test_merged_view_of_a_registry_image(registry: RegistryServer) -> None:
             caches = {id(layer.reader.cache) for layer in image.layers}
             assert len(caches) == 1  # one bound for the whole image
             assert image.layers[0].reader.cache is not None
+
+
+@pytest.mark.xfail(
+    not image_module._READER_TAKES_TOC_DIGEST,
+    reason="pystargz.open learns toc_digest= on the reader branch; then this test runs for real",
+    raises=AssertionError,
+)
+def test_a_layer_whose_toc_digest_annotation_lies_is_refused(registry: RegistryServer, layer: Layer) -> None:
+    name = repo()
+    wrong = {**layer.annotations, ANNOTATION_TOC_DIGEST: sha256_digest(b"another TOC")}
+    registry.push_image(name, "liar", [dataclasses.replace(layer, annotations=wrong)])
+    with open_image(f"{registry.host}/{name}:liar") as image:
+        try:
+            image.layers[0].reader  # noqa: B018 - opening the layer is the point
+        except pystargz.VerificationError:
+            return
+    raise AssertionError("the layer opened although its TOC digest annotation is wrong")
 
 
 # ---- authentication (htpasswd registry) ----
