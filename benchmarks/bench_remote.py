@@ -162,7 +162,7 @@ def build_layer(workdir: Path, registry: RegistryServer, *, quick: bool) -> Laye
     out = io.BytesIO()
     result = pystargz.build(tar, out, prioritized_files=prioritized)
     blob = out.getvalue()
-    layer = RegistryLayer(blob, result)
+    layer = RegistryLayer(blob, result, dict(result.annotations))
     registry.push_image(REPOSITORY, "v1", [layer])
     with pystargz.open(blob) as reader:
         small = pick_small_file(reader, prioritized)
