@@ -282,6 +282,20 @@ def test_index_without_the_platform(
         fetch_manifest(f"{registry.host}/{name}:multi", platform="linux/s390x")
 
 
+def test_has_manifest_tells_images_from_blobs(
+    registry: RegistryServer, multi_platform: tuple[str, dict[str, Layer]], private_image: str, layer: Layer
+) -> None:
+    name, layers = multi_platform
+    client = RegistryClient(registry.host)
+    index = fetch_manifest(f"{registry.host}/{name}:multi", platform="linux/amd64")
+    assert client.has_manifest(parse_reference(f"{registry.host}/{name}:multi"))
+    assert client.has_manifest(parse_reference(f"{registry.host}/{name}@{index.digest}"))
+    assert not client.has_manifest(parse_reference(f"{registry.host}/{name}@{layers['linux/amd64'].digest}"))
+    private = parse_reference(f"{private_image}@{layer.digest}")
+    with pytest.raises(SourceError, match="requires a login"):
+        RegistryClient(private.registry).has_manifest(private)
+
+
 @pytest.mark.parametrize("missing", ["repository", "tag", "digest"])
 def test_unknown_repository_tag_or_digest(registry: RegistryServer, layer: Layer, missing: str) -> None:
     name = repo()

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import urllib3
 
-from pystargz.errors import SourceError
+from pystargz.errors import InternalError, SourceError
 from pystargz.sources.auth import Credentials, RegistryAuthenticator, load_credentials
 from pystargz.sources.base import SourceStats
 from pystargz.sources.http import HTTPSource
@@ -58,6 +58,8 @@ MANIFEST_ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCK
 # containerd's bound: a manifest is metadata, a bigger one is a mistake or an attack.
 MAX_MANIFEST_SIZE = 4 << 20
 MAX_INDEX_DEPTH = 4
+# Answers to "HEAD manifests/<digest>" that mean "that digest is not a manifest here".
+NOT_A_MANIFEST = (400, 404, 500)
 REQUEST_TIMEOUT = urllib3.Timeout(connect=10.0, read=60.0)
 REQUEST_RETRIES = urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=(502, 503, 504))
 
@@ -67,7 +69,6 @@ _DOMAIN = re.compile(
 )
 _PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 _HEX_DIGESTS = {"sha256": 64, "sha512": 128}
 # uname -m / platform.machine() to OCI architecture and variant.
 _MACHINES = {
@@ -158,10 +159,7 @@ def _check_reference(text: str, registry: str, repository: str, tag: str, digest
 def check_digest(digest: str, where: str) -> None:
     """A well-formed ``algorithm:hex`` digest of an algorithm pystargz can verify."""
     algorithm, _, value = digest.partition(":")
-    length = _HEX_DIGESTS.get(algorithm)
-    if not _DIGEST.match(digest) or length is None or len(value) != length or value != value.lower():
-        raise SourceError(f"{where}: {digest!r} is not a sha256 or sha512 digest")
-    if not all(c in "0123456789abcdef" for c in value):
+    if len(value) != _HEX_DIGESTS.get(algorithm) or value.strip("0123456789abcdef"):
         raise SourceError(f"{where}: {digest!r} is not a sha256 or sha512 digest")
 
 
@@ -300,13 +298,19 @@ class RegistryClient:
         return f"{self.base_url}/v2/{repository}/manifests/{quote(reference, safe=':')}"
 
     def get(
-        self, url: str, what: str, *, headers: Mapping[str, str] | None = None, method: str = "GET"
+        self,
+        url: str,
+        what: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        method: str = "GET",
+        allow: tuple[int, ...] = (),
     ) -> urllib3.BaseHTTPResponse:
         """One request with the registry's auth (a 401 challenge answered, then retried once).
 
         The response is returned unread (``preload_content=False``) so the
-        caller bounds how much it reads; statuses other than 2xx raise
-        :class:`SourceError` naming ``what``.
+        caller bounds how much it reads; statuses other than 2xx and
+        ``allow`` raise :class:`SourceError` naming ``what``.
         """
         for attempt in range(2):
             sent = {**(headers or {}), **self.authenticator.headers(url)}
@@ -321,10 +325,10 @@ class RegistryClient:
                 if self.authenticator.challenge(url, response.headers):
                     continue
                 self._fail(response, what)
-            if 200 <= response.status < 300:
+            if 200 <= response.status < 300 or response.status in allow:
                 return response
             self._fail(response, what)
-        raise AssertionError("unreachable: the loop returns or continues once")
+        raise InternalError(f"{what}: the request loop of {url} ended without an answer")
 
     def _https_hint(self) -> str:
         if not self.base_url.startswith("https:"):
@@ -371,15 +375,19 @@ class RegistryClient:
         return media_type, body, digest
 
     def has_manifest(self, reference: Reference) -> bool:
-        """Whether a manifest (image or index) exists under this reference, as opposed to a plain blob."""
+        """Whether a manifest (image or index) exists under this reference, as opposed to a plain blob.
+
+        "No" is a 404, or the 400 or 500 that some registries (distribution
+        2.8) answer when the digest names a blob that does not parse as a
+        manifest; a refusal or a network failure is raised.
+        """
         url = self.manifest_url(reference.repository, reference.manifest_reference)
-        try:
-            self.get(
-                url, f"manifest {reference}", headers={"Accept": MANIFEST_ACCEPT}, method="HEAD"
-            ).release_conn()
-        except SourceError:
-            return False
-        return True
+        what = f"manifest {reference}"
+        response = self.get(
+            url, what, headers={"Accept": MANIFEST_ACCEPT}, method="HEAD", allow=NOT_A_MANIFEST
+        )
+        response.release_conn()
+        return response.status not in NOT_A_MANIFEST
 
     def resolve(self, reference: Reference, platform: Platform | None = None) -> ImageManifest:
         """The image manifest of ``reference`` for ``platform`` (default: this machine), through indexes."""
