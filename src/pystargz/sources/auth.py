@@ -304,7 +304,13 @@ class RegistryAuthenticator:
     def challenge(self, url: str, response_headers: Mapping[str, str]) -> bool:
         if not self._is_registry(url):
             return False
-        challenges = parse_www_authenticate(_header(response_headers, "www-authenticate"))
+        try:
+            return self._answer(url, parse_www_authenticate(_header(response_headers, "www-authenticate")))
+        except SourceError as exc:
+            where = urlsplit(url)._replace(query="", fragment="").geturl()
+            raise SourceError(f"{where}: {exc}") from exc
+
+    def _answer(self, url: str, challenges: list[Challenge]) -> bool:
         by_scheme = {challenge.scheme: challenge for challenge in challenges}
         if "bearer" in by_scheme:
             return self._bearer(url, by_scheme["bearer"])
@@ -312,7 +318,7 @@ class RegistryAuthenticator:
             return self._use_basic(url, by_scheme["basic"])
         offered = ", ".join(sorted(by_scheme)) or "no WWW-Authenticate challenge"
         raise SourceError(
-            f"{url}: the registry {self.host} answered 401 with {offered}, which pystargz cannot answer"
+            f"the registry {self.host} answered 401 with {offered}, which pystargz cannot answer"
         )
 
     # ---- schemes ----
@@ -356,7 +362,7 @@ class RegistryAuthenticator:
     def _bearer(self, url: str, challenge: Challenge) -> bool:
         realm = challenge.params.get("realm", "")
         if not realm:
-            raise SourceError(f"{url}: the registry {self.host} sent a Bearer challenge without a realm")
+            raise SourceError(f"the registry {self.host} sent a Bearer challenge without a realm")
         scope = challenge.params.get("scope") or _default_scope(url)
         token = self._fetch_token(realm, challenge.params.get("service", ""), scope)
         with self._lock:
