@@ -68,12 +68,15 @@ class Fetcher:
         start = max(0, size - length)
         return start, self.read([(start, size - start)])[0]
 
+    def read_one(self, offset: int, length: int) -> bytes:
+        data = self.source.read_at(offset, length)
+        self._count(1, length)
+        return data
+
     def read(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         """The bytes of each ``(offset, length)`` range: one request where the source does multi-range."""
         if len(ranges) == 1:
-            one = self.source.read_at(*ranges[0])
-            self._count(1, len(one))
-            return [one]
+            return [self.read_one(*ranges[0])]
         data = read_ranges(self.source, ranges)
         requests = 1 if isinstance(self.source, MultiRangeSource) else len(ranges)
         self._count(requests, sum(map(len, data)))
@@ -117,10 +120,6 @@ def fetch_chunks(
     parallel inflate covers them; a single range is passed on without a copy.
     """
     if ranges is None:
-        if len(chunks) == 1:
-            chunk = chunks[0]
-            data = fetcher.read([(chunk.offset, chunk.end - chunk.offset)])[0]
-            return data, [Span(0, len(data), chunk.inner_offset, chunk.size)]
         ranges = coalesce(chunks, RANGE_GAP)
     pieces = fetcher.read([(start, end - start) for start, end in ranges])
     spans: list[Span] = []

@@ -25,6 +25,7 @@ from typing import Literal
 from pystargz.cache import DEFAULT_CACHE_SIZE, ChunkCache
 from pystargz.compression import (
     Backend,
+    Span,
     SpanFailure,
     error_for,
     extract_parallel,
@@ -314,16 +315,25 @@ class StargzReader:
 
         ``ranges`` are what to fetch; by default the chunks' own, coalesced.
         """
+        if ranges is None and len(chunks) == 1:
+            return [self._inflate_one(chunks[0])]
         data, spans = fetch_chunks(self._fetcher, chunks, ranges)
         limit = max(c.inner_offset + c.size for c in chunks) + self.limits.member_slack
         try:
-            if len(spans) == 1:
-                return [self._backend.extract(data, spans[0], limit)]
             return extract_parallel(self._backend, data, spans, limit)
         except SpanFailure as failure:
             chunk = chunks[failure.index]
             offset = chunk.offset + failure.offset - spans[failure.index].start
             raise error_for(failure.status, offset, limit, chunk.name) from None
+
+    def _inflate_one(self, chunk: Chunk) -> bytes:
+        """One chunk on its own: the common read of a small file, kept short."""
+        data = self._fetcher.read_one(chunk.offset, chunk.end - chunk.offset)
+        limit = chunk.inner_offset + chunk.size + self.limits.member_slack
+        try:
+            return self._backend.extract(data, Span(0, len(data), chunk.inner_offset, chunk.size), limit)
+        except SpanFailure as failure:
+            raise error_for(failure.status, chunk.offset + failure.offset, limit, chunk.name) from None
 
     # ---- extraction ----
 
