@@ -390,6 +390,36 @@ def test_waiters_fetch_for_themselves_when_the_shared_fetch_fails() -> None:
     assert "x" in cache
 
 
+def test_threads_reading_different_files_over_http_with_a_small_cache(
+    server: BlobServer, small_layer: Layer
+) -> None:
+    url, _ = served(server, small_layer, "threads")
+    names = sorted(n for n in small_layer.files if n.startswith("data/"))
+    errors: list[BaseException] = []
+    with pystargz.open(url, cache_size=16 << 10) as reader:
+
+        def work(seed: int) -> None:
+            rng = random.Random(seed)
+            try:
+                for _ in range(20):
+                    picked = rng.sample(names, 3)
+                    if rng.random() < 0.5:
+                        assert reader.read_files(picked) == {n: small_layer.files[n] for n in picked}
+                    else:
+                        assert read_file(reader, picked[0]) == small_layer.files[picked[0]]
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert reader.cache is not None
+        assert reader.cache.size <= 16 << 10
+    assert errors == []
+
+
 def test_a_read_during_prefetch_waits_for_it(small_layer: Layer) -> None:
     source = CountingSource(small_layer.blob, delay=0.3)
     with pystargz.open(source) as reader:
