@@ -66,9 +66,10 @@ class Fetcher:
             return self.source.size - len(data), data
         size = self.source.size
         start = max(0, size - length)
-        return start, self.read([(start, size - start)])[0]
+        return start, self.read_one(start, size - start)
 
     def read_one(self, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset``, in one request."""
         data = self.source.read_at(offset, length)
         self._count(1, length)
         return data

@@ -460,7 +460,7 @@ def _read_toc(fetcher: Fetcher, limits: Limits, backend: Backend) -> tuple[Foote
     if footer.toc_offset >= tail_start:
         member = tail[footer.toc_offset - tail_start : toc_end - tail_start]
     else:
-        head = fetcher.read([(footer.toc_offset, tail_start - footer.toc_offset)])[0]
+        head = fetcher.read_one(footer.toc_offset, tail_start - footer.toc_offset)
         member = head + tail[: toc_end - tail_start]
     return footer, _toc_json_from_member(member, footer.toc_offset, limits)
 
