@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 
 from tests.interop.peer import GoPeer, GoPeerError, build_peer
 from tests.layers import make_tree_tar
-from tests.registry import RegistryError, RegistryServer
+from tests.registry import TEST_USERS, RegistryError, RegistryServer
 from tests.vectors import BuiltLayer, build_layer
 
 settings.register_profile("default", max_examples=100)
@@ -83,9 +83,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 # ---- the distribution registry (tests/registry.py) ----
 
-REGISTRY_USERS = {"alice": "wonderland"}
-
-
 def _start_registry(
     workdir: Path, users: dict[str, str] | None = None, token: bool = False
 ) -> RegistryServer:
@@ -106,15 +103,15 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServe
 
 @pytest.fixture(scope="session")
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    """The same with htpasswd basic auth: the users of ``REGISTRY_USERS``."""
-    server = _start_registry(tmp_path_factory.mktemp("auth-registry"), REGISTRY_USERS)
+    """The same with htpasswd basic auth: the users of ``TEST_USERS``."""
+    server = _start_registry(tmp_path_factory.mktemp("auth-registry"), TEST_USERS)
     yield server
     server.close()
 
 
 @pytest.fixture(scope="session")
 def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    """The same with bearer tokens from a token server that knows ``REGISTRY_USERS`` (``public/`` is open)."""
-    server = _start_registry(tmp_path_factory.mktemp("token-registry"), REGISTRY_USERS, token=True)
+    """The same with bearer tokens from a token server that knows ``TEST_USERS`` (``public/`` is open)."""
+    server = _start_registry(tmp_path_factory.mktemp("token-registry"), TEST_USERS, token=True)
     yield server
     server.close()

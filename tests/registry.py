@@ -42,7 +42,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 import pystargz
-from pystargz.sources.registry import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from pystargz.sources.registry import OCI_INDEX, OCI_MANIFEST
+from pystargz.writer import DEFAULT_CHUNK_SIZE
 
 REGISTRY_BIN_ENV = "PYSTARGZ_REGISTRY_BIN"
 BINARY_NAME = "docker-registry"
@@ -54,15 +55,9 @@ TOKEN_SERVICE = "pystargz-registry"
 TOKEN_ISSUER = "pystargz-tests"
 # With token auth, anyone may pull repositories under this prefix; the rest needs a user.
 PUBLIC_PREFIX = "public/"
-__all__ = [
-    "DOCKER_MANIFEST",
-    "OCI_INDEX",
-    "OCI_MANIFEST",
-    "Layer",
-    "RegistryError",
-    "RegistryServer",
-    "TokenServer",
-]
+# The users of the registries with auth (htpasswd or tokens): {name: password}.
+TEST_USERS = {"alice": "wonderland"}
+__all__ = ["TEST_USERS", "Layer", "RegistryError", "RegistryServer", "TokenServer"]
 
 
 class RegistryError(Exception):
@@ -116,9 +111,16 @@ class Layer:
     annotations: Mapping[str, str]  # as pushed in the manifest: the build's, unless a test changes them
 
     @classmethod
-    def build(cls, entries: Mapping[str, bytes | None], **options: object) -> Layer:
+    def build(
+        cls,
+        entries: Mapping[str, bytes | None],
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        prioritized_files: Sequence[str] = (),
+    ) -> Layer:
         out = io.BytesIO()
-        result = pystargz.build(io.BytesIO(make_tar(entries)), out, **options)  # type: ignore[arg-type]
+        tar = io.BytesIO(make_tar(entries))
+        result = pystargz.build(tar, out, chunk_size=chunk_size, prioritized_files=prioritized_files)
         return cls(out.getvalue(), result, dict(result.annotations))
 
     @property

@@ -34,9 +34,8 @@ from pystargz.sources.registry import (
 )
 from pystargz.writer import ANNOTATION_TOC_DIGEST
 from tests.blobs import noise
-from tests.conftest import REGISTRY_USERS
 from tests.httpserver import BlobServer
-from tests.registry import Layer, RegistryServer, sha256_digest
+from tests.registry import TEST_USERS, Layer, RegistryServer, sha256_digest
 from tests.test_image import BOTTOM, EXPECTED_DIRS, EXPECTED_FILES, HIDDEN, MIDDLE, TOP
 
 FILES = {
@@ -47,7 +46,7 @@ FILES = {
     "usr/share/doc/README": b"read me\n" * 5000,
     "empty": b"",
 }
-USER, PASSWORD = next(iter(REGISTRY_USERS.items()))
+USER, PASSWORD = next(iter(TEST_USERS.items()))
 
 
 @pytest.fixture(autouse=True)
