@@ -14,6 +14,7 @@ import os
 import random
 import stat
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -569,6 +570,23 @@ def test_bearer_tokens_for_a_user(
     assert client.stats.requests == 3
     assert client.stats.bytes_fetched == token_registry.manifest_size(name, manifest.digest)
     assert (USER, [f"repository:{name}:pull"]) in token_registry.tokens.requests
+
+
+def test_bearer_tokens_from_many_threads_at_once(
+    token_registry: RegistryServer, layer: Layer, empty_docker_config: Path
+) -> None:
+    """Eight threads meet the first 401 together; each read still returns its bytes."""
+    name = repo()
+    token_registry.push_image(name, "v1", [layer])
+    write_config(
+        empty_docker_config,
+        {"credHelpers": {}, "auths": {token_registry.host: {"auth": b64(f"{USER}:{PASSWORD}")}}},
+    )
+    source = RegistrySource(f"{token_registry.host}/{name}@{layer.digest}", size=len(layer.blob))
+    ranges = [(i * 9_000, 7_000) for i in range(32)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda r: source.read_at(*r), ranges))
+    assert results == [layer.blob[offset : offset + length] for offset, length in ranges]
 
 
 def test_bearer_tokens_wrong_password(
