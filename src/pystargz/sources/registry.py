@@ -26,7 +26,7 @@ from urllib.parse import quote
 import urllib3
 
 from pystargz.errors import InternalError, SourceError
-from pystargz.sources.auth import Credentials, RegistryAuthenticator, load_credentials
+from pystargz.sources.auth import RegistryAuthenticator, load_credentials
 from pystargz.sources.base import SourceStats
 from pystargz.sources.http import HTTPSource
 from pystargz.writer import ANNOTATION_TOC_DIGEST, ANNOTATION_UNCOMPRESSED_SIZE
@@ -101,7 +101,7 @@ class Reference:
     @property
     def api_host(self) -> str:
         """The host the API lives on (Docker Hub's API is not at docker.io)."""
-        return DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
+        return api_host(self.registry)
 
     @property
     def manifest_reference(self) -> str:
@@ -119,8 +119,8 @@ class Reference:
 def parse_reference(text: str) -> Reference:
     """Parses ``[HOST[:PORT]/]REPO[:TAG][@DIGEST]`` as Docker does.
 
-    The first component is a registry host when it has a dot or a port or is
-    ``localhost``; otherwise the reference is on Docker Hub (``docker.io``),
+    The first component is a registry host when it has a dot, a port or an
+    upper-case letter, or is ``localhost``; otherwise the reference is on Docker Hub (``docker.io``),
     where one-component names live under ``library/``.  Without a tag or a
     digest the tag is ``latest``.
     """
@@ -140,6 +140,10 @@ def parse_reference(text: str) -> Reference:
         repository = f"{DOCKER_HUB_NAMESPACE}/{repository}"
     _check_reference(text, registry, repository, tag, digest)
     return Reference(registry, repository, tag or ("" if digest else DEFAULT_TAG), digest)
+
+
+def api_host(registry: str) -> str:
+    return DOCKER_HUB_API if registry == DOCKER_HUB else registry
 
 
 def _check_reference(text: str, registry: str, repository: str, tag: str, digest: str) -> None:
@@ -262,7 +266,7 @@ class RegistryClient:
         pool: urllib3.PoolManager | None = None,
     ) -> None:
         self.registry = registry
-        self.api_host = DOCKER_HUB_API if registry == DOCKER_HUB else registry
+        self.api_host = api_host(registry)
         plain = is_plain_http_allowed(self.api_host, insecure)
         self.base_url = f"{'http' if plain else 'https'}://{self.api_host}"
         self.pool = pool or urllib3.PoolManager(
@@ -273,7 +277,7 @@ class RegistryClient:
         self._bytes = 0
         self.authenticator = RegistryAuthenticator(
             self.api_host,
-            credentials=lambda: self._credentials(docker_config),
+            credentials=lambda: load_credentials(registry, docker_config),
             pool=self.pool,
             allow_plain_http=plain,
         )
@@ -287,9 +291,6 @@ class RegistryClient:
         with self._lock:
             requests, received = self._requests, self._bytes
         return SourceStats(requests + self.authenticator.requests, received, 0)
-
-    def _credentials(self, docker_config: str | os.PathLike[str] | None) -> Credentials | None:
-        return load_credentials(self.registry, docker_config)
 
     def blob_url(self, repository: str, digest: str) -> str:
         return f"{self.base_url}/v2/{repository}/blobs/{quote(digest, safe=':')}"
