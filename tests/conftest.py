@@ -9,6 +9,7 @@ fixtures live in ``tests/vectors.py``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, settings
 
 from tests.interop.peer import GoPeer, GoPeerError, build_peer
 from tests.layers import make_tree_tar
+from tests.registry import TEST_USERS, RegistryError, RegistryServer
 from tests.vectors import BuiltLayer, build_layer
 
 settings.register_profile("default", max_examples=100)
@@ -77,3 +79,39 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if os.environ.get(REQUIRE_GO_ENV) == "1" and exitstatus == 0 and not _go_tests_passed:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print(f"\n{REQUIRE_GO_ENV}=1 but no test marked 'go' passed: the Go reference peer did not run")
+
+
+# ---- the distribution registry (tests/registry.py) ----
+
+def _start_registry(
+    workdir: Path, users: dict[str, str] | None = None, token: bool = False
+) -> RegistryServer:
+    """A registry must start: a missing binary or a failed start fails the tests, never skips them."""
+    try:
+        return RegistryServer(workdir, users=users, token=token).start()
+    except RegistryError as exc:
+        pytest.fail(f"cannot start the distribution registry: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """Debian's distribution registry on 127.0.0.1, open to anyone."""
+    server = _start_registry(tmp_path_factory.mktemp("registry"))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """The same with htpasswd basic auth: the users of ``TEST_USERS``."""
+    server = _start_registry(tmp_path_factory.mktemp("auth-registry"), TEST_USERS)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """The same with bearer tokens from a token server that knows ``TEST_USERS`` (``public/`` is open)."""
+    server = _start_registry(tmp_path_factory.mktemp("token-registry"), TEST_USERS, token=True)
+    yield server
+    server.close()

@@ -49,14 +49,14 @@ BUILD_ROWS = {
 }
 
 
-def run_quick(module: str, tmp_path: Path) -> dict[str, Any]:
-    """Runs ``python -m benchmarks.MODULE --quick --json`` and returns its report.
+def run_quick(module: str, tmp_path: Path, *options: str) -> dict[str, Any]:
+    """Runs ``python -m benchmarks.MODULE --quick --json OUT [OPTIONS]`` and returns its report.
 
     A non-zero exit (for bench_build: a check failed) fails the test with the output.
     """
     out = tmp_path / f"{module}.json"
     proc = subprocess.run(
-        [sys.executable, "-m", f"benchmarks.{module}", "--quick", "--json", str(out)],
+        [sys.executable, "-m", f"benchmarks.{module}", "--quick", "--json", str(out), *options],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -100,3 +100,20 @@ def test_bench_compress_quick(tmp_path: Path) -> None:
     for row in report["rows"]:
         assert row["compressed_bytes"] > 0, row
         assert row["seconds"] > 0, row
+
+
+def test_bench_remote_quick(tmp_path: Path) -> None:
+    """Needs the distribution registry, as the registry tests do: a missing binary fails it."""
+    png = tmp_path / "remote.png"
+    report = run_quick("bench_remote", tmp_path, "--png", str(png))
+    rows = {row["key"]: row for row in report["rows"]}
+    assert set(rows) == {"pull", "lazy", "prefetch"}
+    for key, row in rows.items():
+        assert row["median"] > 0, key
+        assert row["requests"] >= 1, key
+        assert row["bytes_fetched"] > 0, key
+    assert rows["pull"]["bytes_fetched"] == report["layer"]["blob_bytes"]
+    assert rows["lazy"]["bytes_fetched"] < rows["pull"]["bytes_fetched"]
+    assert len(report["targets"]) == 2
+    assert all(check["ok"] for check in report["checks"]), report["checks"]
+    assert png.read_bytes().startswith(b"\x89PNG")

@@ -348,7 +348,7 @@ BIG = [
 def tiny_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files over 1000 bytes count as large, and a read window holds at most 3000 bytes."""
     monkeypatch.setattr("pystargz.extract.BATCH_BYTES", 1000)
-    monkeypatch.setattr("pystargz.reader.READ_WINDOW_OUTPUT", 3000)
+    monkeypatch.setattr("pystargz.fetch.REQUEST_OUTPUT", 3000)
 
 
 @pytest.mark.usefixtures("tiny_windows")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, BinaryIO, Literal, overload
 
+from pystargz.cache import ChunkCache
 from pystargz.compression import native_backend
 from pystargz.errors import (
     AbsoluteLinkError,
@@ -101,6 +102,8 @@ def open(
     backend: str | None = None,
     toc: bytes | str | os.PathLike[str] | None = None,
     toc_digest: str | None = None,
+    cache_size: int | None = None,
+    cache: ChunkCache | None = None,
 ) -> StargzReader: ...
 
 
@@ -130,7 +133,10 @@ def open(source: Any, mode: str = "r", **options: Any) -> StargzReader | StargzW
     cannot be read without it; ``toc_digest`` (the manifest's
     ``containerd.io/snapshot/stargz/toc.digest``) makes the reader check the
     TOC on open and every chunk as it is inflated, so that no byte it returns
-    is unverified (a mismatch raises :class:`VerificationError`).  Writing: ``source`` is a path or a binary
+    is unverified (a mismatch raises :class:`VerificationError`); ``cache_size``
+    bounds the inflated chunks kept (default 64 MiB for remote sources, none
+    for local ones) and ``cache`` shares one :class:`~pystargz.cache.ChunkCache`
+    between readers.  Writing: ``source`` is a path or a binary
     file; the options are those of :class:`StargzWriter`.
     """
     if mode == "r":

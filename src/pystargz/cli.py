@@ -1,4 +1,8 @@
-"""The ``pystargz`` command: list, read, describe and extract blobs from the shell."""
+"""The ``pystargz`` command: list, read, describe and extract blobs from the shell.
+
+``ls``, ``cat``, ``info`` and ``extract`` take a TARGET: a local blob, a blob
+URL, a registry blob or an image (see :mod:`pystargz.target`).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,18 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from tqdm import tqdm
 
 import pystargz
+from pystargz.fetch import ReadStats
+from pystargz.image import Image
 from pystargz.members import StargzInfo
 from pystargz.reader import StargzReader
+from pystargz.target import Target, open_target, target_stats
 from pystargz.writer import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL
 
 TYPE_MODE_BITS = {
@@ -54,23 +62,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pystargz", description="Read stargz / eStargz container layers.")
     parser.add_argument("--version", action="version", version=f"pystargz {pystargz.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    target = _target_options()
 
-    ls = commands.add_parser("ls", help="list the members of a blob")
-    ls.add_argument("blob")
-    ls.add_argument("--toc", metavar="FILE", help=TOC_HELP)
+    ls = commands.add_parser("ls", parents=[target], help="list the members of a blob or image")
     ls.add_argument("-l", "--long", action="store_true", help="mode, owner, size, time, like tar -tv")
     ls.add_argument("--json", action="store_true", help="one JSON array of members")
     ls.set_defaults(func=_ls)
 
-    cat = commands.add_parser("cat", help="write a file's contents to stdout")
-    cat.add_argument("blob")
-    cat.add_argument("--toc", metavar="FILE", help=TOC_HELP)
+    cat = commands.add_parser("cat", parents=[target], help="write a file's contents to stdout")
     cat.add_argument("path")
     cat.set_defaults(func=_cat)
 
-    info = commands.add_parser("info", help="format, TOC and prefetch facts of a blob")
-    info.add_argument("blob")
-    info.add_argument("--toc", metavar="FILE", help=TOC_HELP)
+    info = commands.add_parser("info", parents=[target], help="format, TOC and prefetch facts of a blob")
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=_info)
 
@@ -117,9 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--json", action="store_true")
     convert.set_defaults(func=_convert)
 
-    extract = commands.add_parser("extract", help="extract every member under a directory")
-    extract.add_argument("blob")
-    extract.add_argument("--toc", metavar="FILE", help=TOC_HELP)
+    extract = commands.add_parser("extract", parents=[target], help="extract every member of a blob")
     extract.add_argument("dest")
     extract.add_argument(
         "--filter",
@@ -130,18 +131,59 @@ def _parser() -> argparse.ArgumentParser:
     extract.set_defaults(func=_extract)
 
     verify = commands.add_parser(
-        "verify", help="check the TOC digest (when given), every chunk and every file against their digests"
+        "verify",
+        parents=[target],
+        help="check the TOC digest (when given), every chunk and every file against their digests",
     )
-    verify.add_argument("blob")
-    verify.add_argument("--toc", metavar="FILE", help=TOC_HELP)
     verify.add_argument("--toc-digest", metavar="DIGEST", help="the digest the TOC must have (sha256:...)")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=_verify)
     return parser
 
 
-def _open(args: argparse.Namespace) -> StargzReader:
-    return pystargz.open(args.blob, toc=args.toc)
+def _target_options() -> argparse.ArgumentParser:
+    """TARGET and the options of reading it, shared by the reading commands."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "blob",
+        metavar="TARGET",
+        help="a blob path, an http(s):// blob URL, HOST/REPO@sha256:... or an image HOST/REPO:TAG",
+    )
+    options.add_argument("--toc", metavar="FILE", help=TOC_HELP)
+    options.add_argument(
+        "--insecure",
+        action="store_true",
+        help="plain HTTP to a registry; no TLS certificate check for an https:// URL",
+    )
+    options.add_argument(
+        "--stats", action="store_true", help="print requests, bytes fetched and cache hits to stderr"
+    )
+    return options
+
+
+@contextmanager
+def _open(args: argparse.Namespace) -> Iterator[Target]:
+    """The target, closed afterwards; with ``--stats`` its costs go to stderr, even after a failure."""
+    target = open_target(args.blob, insecure=args.insecure, toc=args.toc)
+    try:
+        with target:
+            yield target
+    finally:
+        if args.stats:
+            print(stats_line(target_stats(target)), file=sys.stderr)
+
+
+def stats_line(stats: ReadStats) -> str:
+    return (
+        f"requests {stats.requests}, bytes fetched {stats.bytes_fetched}, retries {stats.retries}, "
+        f"cache hits {stats.cache_hits}, cache misses {stats.cache_misses}"
+    )
+
+
+def _blob(target: Target) -> StargzReader:
+    if isinstance(target, Image):
+        raise CommandError("this command reads one blob; an image has several layers")
+    return target
 
 
 def _ls(args: argparse.Namespace) -> None:
@@ -222,15 +264,43 @@ def info_dict(reader: StargzReader) -> dict[str, Any]:
     }
 
 
+def image_info_dict(image: Image) -> dict[str, Any]:
+    """The facts ``pystargz info`` prints for an image: its manifest, then each layer's blob facts."""
+    manifest = image.manifest
+    layers = []
+    for layer in image.layers:
+        descriptor = layer.descriptor
+        facts = {
+            "digest": descriptor.digest if descriptor else None,
+            "annotated_toc_digest": descriptor.toc_digest if descriptor else None,
+        }
+        layers.append({**facts, **info_dict(layer.reader)})
+    return {
+        "reference": str(manifest.reference) if manifest else None,
+        "manifest_digest": manifest.digest if manifest else None,
+        "platform": str(manifest.platform) if manifest and manifest.platform else None,
+        "layers": layers,
+    }
+
+
 def _info(args: argparse.Namespace) -> None:
-    with _open(args) as reader:
-        facts = info_dict(reader)
+    with _open(args) as target:
+        facts = image_info_dict(target) if isinstance(target, Image) else info_dict(target)
     if args.json:
         print(json.dumps(facts, indent=1))
         return
+    _print_facts(facts)
+
+
+def _print_facts(facts: dict[str, Any], indent: str = "") -> None:
     width = max(len(key) for key in facts)
     for key, value in facts.items():
-        print(f"{key.replace('_', ' '):<{width}}  {value}")
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                print(f"{indent}{key.rstrip('s')} {index}")
+                _print_facts(item, indent + "  ")
+            continue
+        print(f"{indent}{key.replace('_', ' '):<{width}}  {value}")
 
 
 def _convert(args: argparse.Namespace) -> None:
@@ -279,14 +349,14 @@ def _convert(args: argparse.Namespace) -> None:
 
 
 def _extract(args: argparse.Namespace) -> None:
-    with _open(args) as reader:
-        reader.extractall(args.dest, filter=args.filter)
+    with _open(args) as target:
+        _blob(target).extractall(args.dest, filter=args.filter)
 
 
 def _verify(args: argparse.Namespace) -> None:
     """Exit 0 only when everything matched; a mismatch is a StargzError, reported by main()."""
-    with _open(args) as reader:
-        result = reader.verify(args.toc_digest)
+    with _open(args) as target:
+        result = _blob(target).verify(args.toc_digest)
     facts = dataclasses.asdict(result)
     if args.json:
         print(json.dumps(facts, indent=1))

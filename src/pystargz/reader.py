@@ -2,9 +2,11 @@
 
 :class:`StargzReader` mirrors :class:`tarfile.TarFile` for reading (members,
 ``extractfile``, ``extractall`` with tarfile's filters) and adds the format's
-own verbs (``toc``, ``toc_digest``, ``prefetch_range``).  It touches only the
-bytes it needs: the tail of the blob for the footer and TOC, then one gzip
-member per chunk read.
+own verbs (``toc``, ``toc_digest``, ``prefetch_range``, ``prefetch``).  It
+touches only the bytes it needs: the tail of the blob for the footer and TOC,
+then the gzip members of the chunks read, through :mod:`pystargz.fetch`
+(coalesced ranges, multi-range requests, counters) and a shared
+:class:`~pystargz.cache.ChunkCache` of inflated chunks.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
+from pystargz.cache import DEFAULT_CACHE_SIZE, ChunkCache
 from pystargz.compression import (
     Backend,
     Span,
@@ -33,9 +36,10 @@ from pystargz.compression import (
 from pystargz.compression.base import GZIP, Codec
 from pystargz.compression.zstd import ZSTD, ZstdBackend
 from pystargz.errors import CorruptDataError, FooterError, LimitError, SourceError, StargzError, TOCError
+from pystargz.fetch import Fetcher, ReadStats, fetch_chunks, plan_requests
 from pystargz.footer import MAX_FOOTER_SIZE, MIN_FOOTER_SIZE, Footer, Layout, parse_footer
 from pystargz.members import Chunk, StargzInfo, clean_name, implicit_dir, member_from_entry
-from pystargz.sources import RangeSource, SourceLike, as_source
+from pystargz.sources import BytesSource, FileObjectSource, FileSource, RangeSource, SourceLike, as_source
 from pystargz.toc import (
     NO_PREFETCH_LANDMARK,
     PREFETCH_LANDMARK,
@@ -47,13 +51,10 @@ from pystargz.toc import (
 from pystargz.verify import ChunkVerifier, Verification, check_toc_digest, verify_reader
 from pystargz.zstdchunked import toc_json_from_frame
 
+# Opening reads this much of the blob's end: the footer and, for most layers, the whole TOC.
 TAIL_WINDOW = 64 << 10
-# Reads of many files fetch the blob in windows of about this size...
-READ_WINDOW = 64 << 20
-# ...and start a new window rather than fetch a gap larger than this...
-READ_GAP = 1 << 20
-# ...or hold more than this many uncompressed bytes (highly compressible data expands 1000-fold).
-READ_WINDOW_OUTPUT = 256 << 20
+# Sources read without a round trip: no chunk cache by default.
+LOCAL_SOURCES = (FileSource, FileObjectSource, BytesSource)
 # Deflate cannot expand input by more than about 1032:1, zstd by 32768:1 (a 4-byte RLE block makes
 # at most 128 KiB); larger claims are lies, refused at open.
 MAX_DEFLATE_RATIO = 1032
@@ -96,13 +97,21 @@ class Limits:
 class StargzReader:
     """An open stargz / eStargz blob.  Use :func:`pystargz.open` to make one.
 
-    Thread safety: after construction the reader is read-only, so its
-    methods may be called from several threads at once (each file object
-    from ``extractfile`` belongs to one thread at a time).
+    Thread safety: after construction the reader's index is read-only and
+    its cache locks itself, so its methods may be called from several
+    threads at once (each file object from ``extractfile`` belongs to one
+    thread at a time).  Threads reading the same chunk share one fetch.
 
     With ``toc_digest`` the TOC must have that digest, and every chunk is
     checked against its TOC digest as it is inflated, before any of its
-    bytes are returned (:mod:`pystargz.verify`).
+    bytes are returned or cached (:mod:`pystargz.verify`).
+
+    ``cache_size`` bounds the bytes of inflated chunks kept for
+    ``extractfile``, ``read_chunk`` and ``prefetch``; by default 64 MiB for
+    remote sources and none for local ones (a file, bytes, a file object),
+    where a read costs less than the bookkeeping.  ``cache_size=0`` turns the
+    cache, and the merging of concurrent fetches, off.  Pass a ``cache`` to
+    share one bound between readers instead.
     """
 
     def __init__(
@@ -114,11 +123,17 @@ class StargzReader:
         close_source: bool = False,
         toc: bytes | None = None,
         toc_digest: str | None = None,
+        cache_size: int | None = None,
+        cache: ChunkCache | None = None,
     ) -> None:
         self.source = source
         self.limits = limits or Limits()
         self._close_source = close_source
-        self.footer, toc_json = _read_toc(source, self.limits, toc)
+        self._fetcher = Fetcher(source)
+        self._cache = cache if cache is not None else _default_cache(source, cache_size)
+        # Keys of this reader's chunks in a cache that other readers may share.
+        self._cache_space = object()
+        self.footer, toc_json = _read_toc(self._fetcher, self.limits, toc)
         if toc_digest is not None:
             check_toc_digest(toc_json, toc_digest, self.footer.toc_offset)
         # The footer says how the payload is compressed; ``backend`` chooses among the gzip backends.
@@ -189,6 +204,46 @@ class StargzReader:
     def prefetch_size(self) -> int:
         prefetch = self.prefetch_range
         return prefetch[1] - prefetch[0] if prefetch else 0
+
+    # ---- remote reads: prefetch, cache, counters ----
+
+    @property
+    def cache(self) -> ChunkCache | None:
+        """The cache of inflated chunks; None when the reader keeps none."""
+        return self._cache
+
+    @property
+    def stats(self) -> ReadStats:
+        """Requests and bytes this blob's source has cost so far, and the cache's hits and misses."""
+        source = self._fetcher.source_stats()
+        hits, misses = (self._cache.hits, self._cache.misses) if self._cache is not None else (0, 0)
+        return ReadStats(source.requests, source.bytes_fetched, source.retries, hits, misses)
+
+    def prefetch(self) -> int:
+        """Fetches the prioritized files' bytes in one request and keeps them inflated in the cache.
+
+        That is ``prefetch_range``, which a runtime reads before starting a
+        container; chunks already cached are not fetched again.  Returns the
+        compressed bytes fetched: 0 without a ``.prefetch.landmark`` or
+        without a cache to keep the chunks in.  Chunks beyond the cache's
+        bound push out the least recently used ones.
+        """
+        prefetch = self.prefetch_range
+        if prefetch is None or self._cache is None:
+            return 0
+        end = prefetch[1]
+        chunks = sorted({c for m in self._members for c in m.chunks if c.end <= end})
+        fetched = 0
+
+        def load(indexes: list[int]) -> list[bytes]:
+            nonlocal fetched
+            wanted = [chunks[i] for i in indexes]
+            start = 0 if indexes[0] == 0 else wanted[0].offset
+            fetched = wanted[-1].end - start
+            return self._fetch_inflate(wanted, [(start, wanted[-1].end)])
+
+        self._cache.get_many([self._cache_key(c) for c in chunks], load, keep=True)
+        return fetched
 
     # ---- tarfile-like members ----
 
@@ -272,7 +327,8 @@ class StargzReader:
             if not f.chunks:
                 yield f, b""
         pending: dict[int, list[tuple[int, bytes]]] = {}
-        for window in _windows(pairs):
+        for first, stop in plan_requests([chunk for chunk, _ in pairs]):
+            window = pairs[first:stop]
             for (chunk, f), data in zip(window, self._inflate_window([c for c, _ in window]), strict=True):
                 if len(f.chunks) == 1:
                     yield f, data
@@ -292,35 +348,68 @@ class StargzReader:
         target = self._regular_target(member)
         if target is None:
             return
-        for window in _windows([(chunk, target) for chunk in target.chunks]):
-            yield from self._inflate_window([chunk for chunk, _ in window])
+        chunks = list(target.chunks)
+        for first, stop in plan_requests(chunks):
+            yield from self._inflate_window(chunks[first:stop])
 
     def _inflate_window(self, chunks: list[Chunk]) -> list[bytes]:
-        """The chunks' bytes (all within one window of the blob), checked when verifying."""
-        data = self._inflate_unchecked(chunks)
+        """Chunks (in blob order) of a batch read: cached ones reused, the rest fetched in one request.
+
+        What a batch fetches is handed on, not cached: reading a whole layer
+        would only push the cache's useful entries out.
+        """
+        return self._chunk_contents(chunks, keep=False)
+
+    def read_chunk(self, chunk: Chunk) -> bytes:
+        """The uncompressed bytes of one chunk, from the cache or fetched and inflated (then cached)."""
+        return self._chunk_contents([chunk], keep=True)[0]
+
+    def _chunk_contents(self, chunks: list[Chunk], *, keep: bool) -> list[bytes]:
+        if not chunks:
+            return []
+        if self._cache is None:
+            return self._fetch_inflate(chunks)
+        return self._cache.get_many(
+            [self._cache_key(c) for c in chunks],
+            lambda indexes: self._fetch_inflate([chunks[i] for i in indexes]),
+            keep=keep,
+        )
+
+    def _cache_key(self, chunk: Chunk) -> tuple[object, int, int, int]:
+        return (self._cache_space, chunk.offset, chunk.inner_offset, chunk.size)
+
+    def _fetch_inflate(self, chunks: list[Chunk], ranges: list[tuple[int, int]] | None = None) -> list[bytes]:
+        """Fetches and inflates the chunks (see _inflate_unchecked), checked when verifying.
+
+        The check comes before the cache sees the bytes, so a verifying
+        reader never caches, nor returns, an unchecked chunk.
+        """
+        data = self._inflate_unchecked(chunks, ranges)
         return data if self._verifier is None else self._verifier.check(chunks, data)
 
-    def _inflate_unchecked(self, chunks: list[Chunk]) -> list[bytes]:
-        start, end = chunks[0].offset, max(c.end for c in chunks)
-        data = self.source.read_at(start, end - start)
-        spans = [Span(c.offset - start, c.end - start, c.inner_offset, c.size) for c in chunks]
+    def _inflate_unchecked(
+        self, chunks: list[Chunk], ranges: list[tuple[int, int]] | None = None
+    ) -> list[bytes]:
+        """Fetches the chunks' members (in blob order) in one request and inflates them on all cores.
+
+        ``ranges`` are what to fetch; by default the chunks' own, coalesced.
+        """
+        if ranges is None and len(chunks) == 1:
+            return [self._inflate_one(chunks[0])]
+        data, spans = fetch_chunks(self._fetcher, chunks, ranges)
         limit = max(c.inner_offset + c.size for c in chunks) + self.limits.member_slack
         try:
             return extract_parallel(self._backend, data, spans, limit)
         except SpanFailure as failure:
-            raise error_for(
-                failure.status, start + failure.offset, limit, chunks[failure.index].name, self._codec
-            ) from None
+            chunk = chunks[failure.index]
+            offset = chunk.offset + failure.offset - spans[failure.index].start
+            raise error_for(failure.status, offset, limit, chunk.name, self._codec) from None
         except MemoryError:
             raise _no_memory(chunks) from None
 
-    def read_chunk(self, chunk: Chunk) -> bytes:
-        """The uncompressed bytes of one chunk, fetched and inflated on their own (checked when verifying)."""
-        data = self._read_chunk_unchecked(chunk)
-        return data if self._verifier is None else self._verifier.check([chunk], [data])[0]
-
-    def _read_chunk_unchecked(self, chunk: Chunk) -> bytes:
-        data = self.source.read_at(chunk.offset, chunk.end - chunk.offset)
+    def _inflate_one(self, chunk: Chunk) -> bytes:
+        """One chunk on its own: the common read of a small file, kept short."""
+        data = self._fetcher.read_one(chunk.offset, chunk.end - chunk.offset)
         limit = chunk.inner_offset + chunk.size + self.limits.member_slack
         try:
             return self._backend.extract(data, Span(0, len(data), chunk.inner_offset, chunk.size), limit)
@@ -343,6 +432,8 @@ class StargzReader:
         digests; their files are checked whole.  Inflates and hashes on all cores.
         """
         checked = copy.copy(self)
+        # Cached chunks may never have been checked: the checking copy fetches everything itself.
+        checked._cache = None
         checked._verifier = ChunkVerifier(self._members, self._inflate_unchecked, whole_files=False)
         return verify_reader(self, checked, toc_digest)
 
@@ -436,12 +527,15 @@ class ChunkedFile(io.RawIOBase):
         return filled
 
     def readall(self) -> bytes:
-        """The rest of the file; whole chunks are passed on without a copy."""
+        """The rest of the file, its chunks fetched together; whole chunks are passed on without a copy."""
         if self._pos >= self._size:
             return b""
         index = bisect.bisect_right(self._starts, self._pos) - 1
-        pieces = [self._chunk(index)[self._pos - self._starts[index] :]]
-        pieces += [self._reader.read_chunk(chunk) for chunk in self._chunks[index + 1 :]]
+        have = self._cached is not None and self._cached[0] == index
+        pieces = self._reader._chunk_contents(list(self._chunks[index + have :]), keep=True)
+        if have:
+            pieces.insert(0, self._chunk(index))
+        pieces[0] = pieces[0][self._pos - self._starts[index] :]
         self._pos = self._size
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
@@ -461,46 +555,25 @@ def _no_memory(chunks: list[Chunk]) -> LimitError:
     )
 
 
-def _windows(chunks: list[tuple[Chunk, StargzInfo]]) -> Iterator[list[tuple[Chunk, StargzInfo]]]:
-    """Groups chunks (in blob order) into windows of nearby compressed bytes and bounded output.
-
-    A chunk before the window's start (chunks of one file in file order
-    need not be in blob order) starts a new window.
-    """
-    window: list[tuple[Chunk, StargzInfo]] = []
-    start = end = output = 0
-    for pair in chunks:
-        chunk = pair[0]
-        if window and (
-            chunk.offset - end > READ_GAP
-            or max(end, chunk.end) - start > READ_WINDOW
-            or output + chunk.size > READ_WINDOW_OUTPUT
-            or chunk.offset < start
-        ):
-            yield window
-            window = []
-        if not window:
-            start, end, output = chunk.offset, chunk.end, 0
-        window.append(pair)
-        end = max(end, chunk.end)
-        output += chunk.size
-    if window:
-        yield window
+def _default_cache(source: RangeSource, cache_size: int | None) -> ChunkCache | None:
+    """A cache of ``cache_size`` bytes; by default one for remote sources only (see StargzReader)."""
+    if cache_size is None:
+        cache_size = 0 if isinstance(source, LOCAL_SOURCES) else DEFAULT_CACHE_SIZE
+    return ChunkCache(cache_size) if cache_size else None
 
 
 # ---- opening: footer and TOC ----
 
 
-def _read_toc(source: RangeSource, limits: Limits, toc_blob: bytes | None) -> tuple[Footer, bytes]:
-    """Locates and decompresses the TOC: one read of the blob's tail, a second only for a large TOC.
+def _read_toc(fetcher: Fetcher, limits: Limits, toc_blob: bytes | None) -> tuple[Footer, bytes]:
+    """Locates and decompresses the TOC: one read of the blob's tail, one more for the rest of a large TOC.
 
     An external-TOC blob has none: its TOC is ``toc_blob``, which the caller fetched.
     """
-    size = source.size
+    tail_start, tail = fetcher.tail(TAIL_WINDOW)
+    size = tail_start + len(tail)
     if size < MIN_FOOTER_SIZE:
         raise FooterError(f"blob of {size} bytes is too small to be a stargz blob")
-    tail_start = max(0, size - TAIL_WINDOW)
-    tail = source.read_at(tail_start, size - tail_start)
     footer = parse_footer(tail[-MAX_FOOTER_SIZE:], size)
     if (footer.layout is Layout.EXTERNAL_TOC) != (toc_blob is not None):
         raise FooterError(
@@ -520,7 +593,8 @@ def _read_toc(source: RangeSource, limits: Limits, toc_blob: bytes | None) -> tu
     if footer.toc_offset >= tail_start:
         member = tail[footer.toc_offset - tail_start : toc_end - tail_start]
     else:
-        member = source.read_at(footer.toc_offset, compressed_size)
+        head = fetcher.read_one(footer.toc_offset, tail_start - footer.toc_offset)
+        member = head + tail[: toc_end - tail_start]
     if footer.layout.compression == "zstd":
         return footer, toc_json_from_frame(member, footer, limits.max_toc_size)
     return footer, _toc_json_from_member(member, footer.toc_offset, limits)
@@ -774,6 +848,8 @@ def open_reader(
     backend: str | None = None,
     toc: bytes | str | os.PathLike[str] | None = None,
     toc_digest: str | None = None,
+    cache_size: int | None = None,
+    cache: ChunkCache | None = None,
 ) -> StargzReader:
     """Opens a blob for reading; see :func:`pystargz.open`."""
     toc_blob = toc if isinstance(toc, bytes) or toc is None else _read_toc_blob(toc)
@@ -787,6 +863,8 @@ def open_reader(
             close_source=owns,
             toc=toc_blob,
             toc_digest=toc_digest,
+            cache_size=cache_size,
+            cache=cache,
         )
     except StargzError:
         if owns and hasattr(src, "close"):

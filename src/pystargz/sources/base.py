@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from pystargz.errors import SourceError
 
 
 @runtime_checkable
@@ -18,3 +22,41 @@ class RangeSource(Protocol):
     def size(self) -> int: ...
 
     def read_at(self, offset: int, length: int) -> bytes: ...
+
+
+def check_range(offset: int, length: int, size: int, what: str) -> None:
+    """Refuses a read outside ``what`` (a blob of ``size`` bytes) before any I/O."""
+    if offset < 0 or length < 0 or offset + length > size:
+        raise SourceError(f"read of {length} bytes at offset {offset} is outside {what} of {size} bytes")
+
+
+@runtime_checkable
+class MultiRangeSource(RangeSource, Protocol):
+    """A source that can fetch several ranges at once (one HTTP request for many ranges)."""
+
+    def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]: ...
+
+
+def read_ranges(source: RangeSource, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+    """The bytes of each ``(offset, length)`` range, in the order asked.
+
+    Lets the reader batch its reads on any source: a network source answers
+    them in as few requests as it can, a local one reads each range in turn.
+    """
+    if isinstance(source, MultiRangeSource):
+        return source.read_ranges(ranges)
+    return [source.read_at(offset, length) for offset, length in ranges]
+
+
+@dataclass(frozen=True)
+class SourceStats:
+    """What a network source has cost so far.
+
+    ``requests`` counts every request sent (redirects, retries and HEAD
+    included), ``bytes_fetched`` the response body bytes received, and
+    ``retries`` the requests repeated after a transient failure.
+    """
+
+    requests: int
+    bytes_fetched: int
+    retries: int

@@ -7,11 +7,7 @@ import threading
 from typing import BinaryIO
 
 from pystargz.errors import SourceError
-
-
-def _check_range(offset: int, length: int, size: int, what: str) -> None:
-    if offset < 0 or length < 0 or offset + length > size:
-        raise SourceError(f"read of {length} bytes at offset {offset} is outside {what} of {size} bytes")
+from pystargz.sources.base import check_range
 
 
 class FileSource:
@@ -30,7 +26,7 @@ class FileSource:
         return self._size
 
     def read_at(self, offset: int, length: int) -> bytes:
-        _check_range(offset, length, self._size, self.path)
+        check_range(offset, length, self._size, self.path)
         try:
             data = os.pread(self._fd, length, offset)
             while len(data) < length:
@@ -69,7 +65,7 @@ class FileObjectSource:
         return self._size
 
     def read_at(self, offset: int, length: int) -> bytes:
-        _check_range(offset, length, self._size, "the file object")
+        check_range(offset, length, self._size, "the file object")
         with self._lock:
             try:
                 self._file.seek(offset)
@@ -92,5 +88,5 @@ class BytesSource:
         return len(self._data)
 
     def read_at(self, offset: int, length: int) -> bytes:
-        _check_range(offset, length, len(self._data), "the buffer")
+        check_range(offset, length, len(self._data), "the buffer")
         return self._data[offset : offset + length]
