@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 import pystargz
-import pystargz.image as image_module
 from pystargz.errors import SourceError
 from pystargz.image import open_image
 from pystargz.sources.registry import (
@@ -398,21 +397,20 @@ def test_merged_view_of_a_registry_image(registry: RegistryServer) -> None:
             assert image.layers[0].reader.cache is not None
 
 
-@pytest.mark.xfail(
-    not image_module._READER_TAKES_TOC_DIGEST,
-    reason="pystargz.open learns toc_digest= on the reader branch; then this test runs for real",
-    raises=AssertionError,
-)
 def test_a_layer_whose_toc_digest_annotation_lies_is_refused(registry: RegistryServer, layer: Layer) -> None:
     name = repo()
     wrong = {**layer.annotations, ANNOTATION_TOC_DIGEST: sha256_digest(b"another TOC")}
     registry.push_image(name, "liar", [dataclasses.replace(layer, annotations=wrong)])
-    with open_image(f"{registry.host}/{name}:liar") as image:
-        try:
-            image.layers[0].reader  # noqa: B018 - opening the layer is the point
-        except pystargz.VerificationError:
-            return
-    raise AssertionError("the layer opened although its TOC digest annotation is wrong")
+    with open_image(f"{registry.host}/{name}:liar") as image, pytest.raises(pystargz.VerificationError):
+        image.layers[0].reader  # noqa: B018 - opening the layer is the point
+
+
+def test_layers_of_an_image_are_read_verified(registry: RegistryServer, layer: Layer) -> None:
+    """The TOC digest annotation turns verification on: every chunk read from the registry is checked."""
+    name = repo()
+    registry.push_image(name, "checked", [layer])
+    with open_image(f"{registry.host}/{name}:checked") as image:
+        assert image.layers[0].reader.verifying
 
 
 # ---- authentication (htpasswd registry) ----

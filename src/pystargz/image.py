@@ -15,14 +15,12 @@ reaches it: reading a file of the top layer costs that layer's TOC only.
 
 from __future__ import annotations
 
-import inspect
 import io
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 import urllib3
 
@@ -47,8 +45,6 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 # eStargz bookkeeping, not image content: runtimes (stargz-snapshotter) hide them from the root.
 HIDDEN_NAMES = frozenset({PREFETCH_LANDMARK, NO_PREFETCH_LANDMARK})
-# The reader learns to verify a manifest's TOC digest annotation on another branch; pass it once it can.
-_READER_TAKES_TOC_DIGEST = "toc_digest" in inspect.signature(open_reader).parameters
 
 LayerOpener = Callable[[], StargzReader]
 
@@ -286,10 +282,8 @@ def _registry_opener(
 ) -> LayerOpener:
     def open_layer() -> StargzReader:
         source = RegistrySource(reference.with_digest(layer.digest), client=client, size=layer.size)
-        options: dict[str, Any] = {"cache": cache}
-        if _READER_TAKES_TOC_DIGEST and layer.toc_digest:
-            options["toc_digest"] = layer.toc_digest
-        return open_reader(source, **options)
+        # The manifest's TOC digest annotation makes the reader check the TOC and every chunk it inflates.
+        return open_reader(source, cache=cache, toc_digest=layer.toc_digest or None)
 
     return open_layer
 
