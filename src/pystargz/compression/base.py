@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Protocol
 
@@ -83,6 +84,64 @@ class SpanFailure(Exception):
         self.index = index
         self.status = status
         self.offset = offset
+
+
+class MemberFailure(Exception):
+    """One status at one offset inside a span, raised deep in a Python decoder and caught once."""
+
+    def __init__(self, status: Status, offset: int) -> None:
+        super().__init__(status, offset)
+        self.status = status
+        self.offset = offset
+
+
+class MemberWalker(ABC):
+    """The span plumbing of a backend that decodes one member (or frame) at a time in Python.
+
+    Walking members, keeping the requested slice and numbering failures are the
+    same for every such codec; only how one member decodes differs, so the pure
+    gzip and the zstd backends each supply :meth:`_member` and share the rest.
+    """
+
+    def extract(self, data: Buffer, span: Span, limit: int) -> bytes:
+        return self.extract_batch(data, (span,), limit)[0]
+
+    def extract_batch(self, data: Buffer, spans: Sequence[Span], limit: int) -> list[bytes]:
+        view = memoryview(data).cast("B")
+        results = []
+        for index, span in enumerate(spans):
+            if not 0 <= span.start <= span.end <= len(view) or span.skip < 0 or span.length < 0:
+                raise SpanFailure(index, Status.ARGS, span.start)
+            try:
+                results.append(self._extract(view[span.start : span.end], span, limit))
+            except MemberFailure as failure:
+                raise SpanFailure(index, failure.status, span.start + failure.offset) from None
+        return results
+
+    def _extract(self, src: memoryview, span: Span, limit: int) -> bytes:
+        want_end = span.skip + span.length
+        pos = produced = 0
+        pieces: list[bytes] = []
+        while produced < want_end:
+            if pos == len(src):
+                raise MemberFailure(Status.SHORT, pos)
+            try:
+                output, next_pos = self._member(src, pos, limit)
+            except MemberFailure as failure:
+                raise MemberFailure(failure.status, pos) from None
+            lo, hi = max(produced, span.skip), min(produced + len(output), want_end)
+            if lo < hi:
+                pieces.append(output[lo - produced : hi - produced])
+            produced += len(output)
+            pos = next_pos
+        return b"".join(pieces)
+
+    @abstractmethod
+    def _member(self, src: memoryview, pos: int, limit: int) -> tuple[bytes, int]:
+        """The output of the member at ``pos`` and where the next one starts.
+
+        Raises MemberFailure; the walker reports it at ``pos``, where the member starts.
+        """
 
 
 def error_for(

@@ -22,7 +22,8 @@ from types import ModuleType
 from pystargz.compression.base import (
     ZLIB_MAX_LEVEL,
     Buffer,
-    Span,
+    MemberFailure,
+    MemberWalker,
     SpanFailure,
     Status,
     check_level,
@@ -48,41 +49,32 @@ def _pick_zlib() -> tuple[str, ModuleType]:
     return "python-isal", isal_zlib
 
 
-class _Failure(Exception):
-    """One status at one offset inside a span, raised deep and caught once."""
-
-    def __init__(self, status: Status, offset: int) -> None:
-        super().__init__(status, offset)
-        self.status = status
-        self.offset = offset
-
-
 def header_length(member: memoryview) -> int:
     """Length of the RFC 1952 header at the start of ``member``; same rules as the C code."""
     if len(member) < HEADER_MIN:
-        raise _Failure(Status.TRUNCATED, 0)
+        raise MemberFailure(Status.TRUNCATED, 0)
     if member[:3] != GZIP_MAGIC or member[3] & FRESERVED:
-        raise _Failure(Status.HEADER, 0)
+        raise MemberFailure(Status.HEADER, 0)
     flags = member[3]
     pos = HEADER_MIN
     if flags & FEXTRA:
         if len(member) - pos < 2:
-            raise _Failure(Status.TRUNCATED, 0)
+            raise MemberFailure(Status.TRUNCATED, 0)
         xlen = member[pos] | member[pos + 1] << 8
         pos += 2 + xlen
         if pos > len(member):
-            raise _Failure(Status.TRUNCATED, 0)
+            raise MemberFailure(Status.TRUNCATED, 0)
     for field in (FNAME, FCOMMENT):
         if flags & field:
             nul = bytes(member[pos:]).find(b"\0")
             if nul < 0:
-                raise _Failure(Status.TRUNCATED, 0)
+                raise MemberFailure(Status.TRUNCATED, 0)
             pos += nul + 1
     if flags & FHCRC:
         if len(member) - pos < 2:
-            raise _Failure(Status.TRUNCATED, 0)
+            raise MemberFailure(Status.TRUNCATED, 0)
         if zlib.crc32(member[:pos]) & 0xFFFF != member[pos] | member[pos + 1] << 8:
-            raise _Failure(Status.HEADER, 0)
+            raise MemberFailure(Status.HEADER, 0)
         pos += 2
     return pos
 
@@ -95,7 +87,7 @@ def inflate_member(data: Buffer, limit: int) -> tuple[bytes, int]:
     """
     try:
         return _PURE._member(memoryview(data).cast("B"), 0, limit)
-    except _Failure as failure:
+    except MemberFailure as failure:
         raise SpanFailure(0, failure.status, failure.offset) from None
 
 
@@ -124,7 +116,7 @@ def gzip_member(piece: Buffer, level: int) -> bytes:
     return b"".join((gzip_header(level), body, gzip_trailer(zlib.crc32(piece), memoryview(piece).nbytes)))
 
 
-class PureBackend:
+class PureBackend(MemberWalker):
     """Inflates member by member with a deflate object from isal or zlib; deflates with zlib."""
 
     max_level = ZLIB_MAX_LEVEL
@@ -136,38 +128,6 @@ class PureBackend:
         check_level(level, self.max_level)
         return [gzip_member(piece, level) for piece in pieces]
 
-    def extract(self, data: Buffer, span: Span, limit: int) -> bytes:
-        return self.extract_batch(data, (span,), limit)[0]
-
-    def extract_batch(self, data: Buffer, spans: Sequence[Span], limit: int) -> list[bytes]:
-        view = memoryview(data).cast("B")
-        results = []
-        for index, span in enumerate(spans):
-            if not 0 <= span.start <= span.end <= len(view) or span.skip < 0 or span.length < 0:
-                raise SpanFailure(index, Status.ARGS, span.start)
-            try:
-                results.append(self._extract(view[span.start : span.end], span, limit))
-            except _Failure as failure:
-                raise SpanFailure(index, failure.status, span.start + failure.offset) from None
-        return results
-
-    def _extract(self, src: memoryview, span: Span, limit: int) -> bytes:
-        want_end = span.skip + span.length
-        pos = produced = 0
-        pieces: list[bytes] = []
-        while produced < want_end:
-            if pos == len(src):
-                raise _Failure(Status.SHORT, pos)
-            try:
-                output, pos = self._member(src, pos, limit)
-            except _Failure as failure:
-                raise _Failure(failure.status, pos) from None
-            lo, hi = max(produced, span.skip), min(produced + len(output), want_end)
-            if lo < hi:
-                pieces.append(output[lo - produced : hi - produced])
-            produced += len(output)
-        return b"".join(pieces)
-
     def _member(self, src: memoryview, pos: int, limit: int) -> tuple[bytes, int]:
         """Inflates the member at ``pos``; returns its output and where the next one starts."""
         body = pos + header_length(src[pos:])
@@ -175,20 +135,20 @@ class PureBackend:
         try:
             output: bytes = inflater.decompress(src[body:], min(limit, MAX_LENGTH - 1) + 1)
         except self._zlib.error:
-            raise _Failure(Status.DATA, 0) from None
+            raise MemberFailure(Status.DATA, 0) from None
         if len(output) > limit:
-            raise _Failure(Status.OUTPUT_TOO_SMALL, 0)
+            raise MemberFailure(Status.OUTPUT_TOO_SMALL, 0)
         if not inflater.eof:
-            raise _Failure(Status.DATA, 0)
+            raise MemberFailure(Status.DATA, 0)
         trailer = len(src) - len(inflater.unused_data)
         if len(src) - trailer < TRAILER:
-            raise _Failure(Status.TRUNCATED, 0)
+            raise MemberFailure(Status.TRUNCATED, 0)
         crc = int.from_bytes(src[trailer : trailer + 4], "little")
         isize = int.from_bytes(src[trailer + 4 : trailer + 8], "little")
         if crc != zlib.crc32(output):
-            raise _Failure(Status.CRC, 0)
+            raise MemberFailure(Status.CRC, 0)
         if isize != len(output) & 0xFFFFFFFF:
-            raise _Failure(Status.LENGTH, 0)
+            raise MemberFailure(Status.LENGTH, 0)
         return output, trailer + TRAILER
 
 

@@ -21,7 +21,15 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from pystargz.compression.base import Buffer, Codec, Span, SpanFailure, Status, check_level
+from pystargz.compression.base import (
+    Buffer,
+    Codec,
+    MemberFailure,
+    MemberWalker,
+    SpanFailure,
+    Status,
+    check_level,
+)
 from pystargz.errors import CompressionError
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -59,13 +67,6 @@ def load_zstandard() -> ModuleType:
     return zstandard
 
 
-class _Failure(Exception):
-    def __init__(self, status: Status, offset: int) -> None:
-        super().__init__(status, offset)
-        self.status = status
-        self.offset = offset
-
-
 def is_skippable(header: Buffer) -> bool:
     """Whether these bytes start a skippable frame (any of the 16 magics)."""
     view = memoryview(header).cast("B")
@@ -80,51 +81,51 @@ def skippable_frame(payload: bytes) -> bytes:
 def frame_extent(src: memoryview, pos: int) -> tuple[int, int | None]:
     """Where the zstd frame at ``pos`` ends, and the content size its header declares (or None).
 
-    Raises _Failure (offset relative to ``pos``) on a bad header or a frame
+    Raises MemberFailure (offset relative to ``pos``) on a bad header or a frame
     cut short.  Skippable frames return their end and a content size of 0.
     """
     if len(src) - pos < 4:
-        raise _Failure(Status.TRUNCATED, 0)
+        raise MemberFailure(Status.TRUNCATED, 0)
     magic = bytes(src[pos : pos + 4])
     if is_skippable(magic):
         if len(src) - pos < SKIPPABLE_HEADER_SIZE:
-            raise _Failure(Status.TRUNCATED, 0)
+            raise MemberFailure(Status.TRUNCATED, 0)
         end = pos + SKIPPABLE_HEADER_SIZE + int.from_bytes(src[pos + 4 : pos + 8], "little")
         if end > len(src):
-            raise _Failure(Status.TRUNCATED, 0)
+            raise MemberFailure(Status.TRUNCATED, 0)
         return end, 0
     if magic != ZSTD_MAGIC:
-        raise _Failure(Status.HEADER, 0)
+        raise MemberFailure(Status.HEADER, 0)
     at = pos + 4
     if at >= len(src):
-        raise _Failure(Status.TRUNCATED, 0)
+        raise MemberFailure(Status.TRUNCATED, 0)
     descriptor = src[at]
     if descriptor & _RESERVED_BIT:
-        raise _Failure(Status.HEADER, 0)
+        raise MemberFailure(Status.HEADER, 0)
     single_segment = bool(descriptor & 0x20)
     fcs_flag = descriptor >> 6
     fcs_size = _CONTENT_SIZE_SIZES[fcs_flag] or (1 if single_segment else 0)
     at += 1 + (0 if single_segment else 1) + _DICT_ID_SIZES[descriptor & 0x03]
     if at + fcs_size > len(src):
-        raise _Failure(Status.TRUNCATED, 0)
+        raise MemberFailure(Status.TRUNCATED, 0)
     content_size: int | None = None
     if fcs_size:
         content_size = int.from_bytes(src[at : at + fcs_size], "little") + (256 if fcs_size == 2 else 0)
     at += fcs_size
     while True:
         if at + BLOCK_HEADER_SIZE > len(src):
-            raise _Failure(Status.TRUNCATED, 0)
+            raise MemberFailure(Status.TRUNCATED, 0)
         header = int.from_bytes(src[at : at + BLOCK_HEADER_SIZE], "little")
         kind, size = (header >> 1) & 0x03, header >> 3
         if kind == _BLOCK_RESERVED:
-            raise _Failure(Status.DATA, 0)
+            raise MemberFailure(Status.DATA, 0)
         at += BLOCK_HEADER_SIZE + (1 if kind == _BLOCK_RLE else size)
         if header & 1:
             break
     if descriptor & 0x04:
         at += CHECKSUM_SIZE
     if at > len(src):
-        raise _Failure(Status.TRUNCATED, 0)
+        raise MemberFailure(Status.TRUNCATED, 0)
     return at, content_size
 
 
@@ -136,7 +137,7 @@ def _decompress_frame(zstandard: ModuleType, frame: memoryview, declared: int | 
     a piece at a time, so that the limit, not the buffer, bounds memory.
     """
     if declared is not None and declared > limit:
-        raise _Failure(Status.OUTPUT_TOO_SMALL, 0)
+        raise MemberFailure(Status.OUTPUT_TOO_SMALL, 0)
     decompressor = _decompressor(zstandard)
     try:
         if declared is not None:
@@ -144,11 +145,11 @@ def _decompress_frame(zstandard: ModuleType, frame: memoryview, declared: int | 
         else:
             output = _read_stream(decompressor, frame, limit)
     except zstandard.ZstdError:
-        raise _Failure(Status.DATA, 0) from None
+        raise MemberFailure(Status.DATA, 0) from None
     if len(output) > limit:
-        raise _Failure(Status.OUTPUT_TOO_SMALL, 0)
+        raise MemberFailure(Status.OUTPUT_TOO_SMALL, 0)
     if declared is not None and declared != len(output):
-        raise _Failure(Status.LENGTH, 0)
+        raise MemberFailure(Status.LENGTH, 0)
     return output
 
 
@@ -192,13 +193,13 @@ def decompress_frames(data: Buffer, limit: int) -> bytes:
             end, declared = frame_extent(src, pos)
             if not is_skippable(src[pos : pos + 4]):
                 pieces.append(_decompress_frame(zstandard, src[pos:end], declared, limit))
-        except _Failure as failure:
+        except MemberFailure as failure:
             raise SpanFailure(0, failure.status, pos + failure.offset) from None
         pos = end
     return b"".join(pieces)
 
 
-class ZstdBackend:
+class ZstdBackend(MemberWalker):
     """zstd frames in, exact bytes out; pieces in, one frame each out (the Backend protocol)."""
 
     name = "zstd"
@@ -213,40 +214,9 @@ class ZstdBackend:
         compressor = self._zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
         return [compressor.compress(piece) for piece in pieces]
 
-    def extract(self, data: Buffer, span: Span, limit: int) -> bytes:
-        return self.extract_batch(data, (span,), limit)[0]
-
-    def extract_batch(self, data: Buffer, spans: Sequence[Span], limit: int) -> list[bytes]:
-        view = memoryview(data).cast("B")
-        results = []
-        for index, span in enumerate(spans):
-            if not 0 <= span.start <= span.end <= len(view) or span.skip < 0 or span.length < 0:
-                raise SpanFailure(index, Status.ARGS, span.start)
-            try:
-                results.append(self._extract(view[span.start : span.end], span, limit))
-            except _Failure as failure:
-                raise SpanFailure(index, failure.status, span.start + failure.offset) from None
-        return results
-
-    def _extract(self, src: memoryview, span: Span, limit: int) -> bytes:
-        want_end = span.skip + span.length
-        pos = produced = 0
-        pieces: list[bytes] = []
-        while produced < want_end:
-            if pos == len(src):
-                raise _Failure(Status.SHORT, pos)
-            try:
-                end, declared = frame_extent(src, pos)
-                output = (
-                    b""
-                    if is_skippable(src[pos : pos + 4])
-                    else _decompress_frame(self._zstandard, src[pos:end], declared, limit)
-                )
-            except _Failure as failure:
-                raise _Failure(failure.status, pos) from None
-            lo, hi = max(produced, span.skip), min(produced + len(output), want_end)
-            if lo < hi:
-                pieces.append(output[lo - produced : hi - produced])
-            produced += len(output)
-            pos = end
-        return b"".join(pieces)
+    def _member(self, src: memoryview, pos: int, limit: int) -> tuple[bytes, int]:
+        """The content of the frame at ``pos`` (none for a skippable one) and where it ends."""
+        end, declared = frame_extent(src, pos)
+        if is_skippable(src[pos : pos + 4]):
+            return b"", end
+        return _decompress_frame(self._zstandard, src[pos:end], declared, limit), end
