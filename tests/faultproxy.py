@@ -45,10 +45,9 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Literal
 
-from tests.httpserver import QuietHTTPServer
+from tests.httpserver import LocalServer
 
 Fault = Literal[
     "reset", "status", "ignore_range", "reject_multirange", "truncate", "short_body", "misrange", "delay"
@@ -119,7 +118,7 @@ class _State:
     applied: list[tuple[int, Fault | None]] = field(default_factory=list)
 
 
-class FaultProxy:
+class FaultProxy(LocalServer):
     """See the module docstring.  ``upstream`` is an origin such as ``http://127.0.0.1:5000``."""
 
     def __init__(self, upstream: str, *, timeout: float = 30.0) -> None:
@@ -133,21 +132,9 @@ class FaultProxy:
         self._state = _State()
         self._schedule_options = (503, 1.0)
         self._lock = threading.Lock()
-        self._httpd = QuietHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="FaultProxy", daemon=True)
+        super().__init__(_make_handler(self), "FaultProxy")
 
     # ---- configuration ----
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def url(self, path: str) -> str:
-        return self.origin + path
 
     def inject(
         self,
@@ -186,25 +173,6 @@ class FaultProxy:
     def faults(self, fault: Fault | None = None) -> int:
         """How many requests got ``fault`` (any fault when None)."""
         return sum(1 for _, got in self.applied if got is not None and (fault is None or got == fault))
-
-    # ---- life cycle ----
-
-    def start(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # ---- decisions (called by the handler) ----
 

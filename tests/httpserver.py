@@ -34,11 +34,12 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 MultiRange = Literal["multipart", "coalesce", "full", "reject"]
 
 _RANGE_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+_Server = TypeVar("_Server", bound="LocalServer")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,53 @@ class _Redirect:
     sign: bool
 
 
-class BlobServer:
+class LocalServer:
+    """An HTTP server on 127.0.0.1 (a free port) answering from a daemon thread, as a context manager.
+
+    The test servers (blobs, the fault proxy, the token endpoint) differ only in
+    their handler; this is the rest, so they start, stop and name their URLs alike.
+    """
+
+    scheme = "http"
+
+    def __init__(
+        self, handler: type[http.server.BaseHTTPRequestHandler], name: str, *, poll_interval: float = 0.5
+    ) -> None:
+        self._httpd = QuietHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(poll_interval,), name=name, daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def origin(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        return self.origin + path
+
+    def start(self: _Server) -> _Server:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+    def __enter__(self: _Server) -> _Server:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class BlobServer(LocalServer):
     """See the module docstring."""
 
     def __init__(
@@ -90,27 +137,14 @@ class BlobServer:
         self._redirects: dict[str, _Redirect] = {}
         self._lock = threading.Lock()
         self._signatures = 0
-        self._httpd = QuietHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self.scheme = "http"
+        super().__init__(_make_handler(self), "BlobServer")
         if tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*tls)
             self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
             self.scheme = "https"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="BlobServer", daemon=True)
 
     # ---- set-up ----
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
-    def origin(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
-
-    def url(self, path: str) -> str:
-        return self.origin + path
 
     def add(
         self,
@@ -155,25 +189,6 @@ class BlobServer:
     def reset_log(self) -> None:
         with self._lock:
             self.requests.clear()
-
-    # ---- life cycle ----
-
-    def start(self) -> BlobServer:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
-
-    def __enter__(self) -> BlobServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # ---- answers (called by the handler) ----
 

@@ -24,7 +24,6 @@ import shutil
 import socket
 import subprocess
 import tarfile
-import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -44,6 +43,7 @@ from cryptography.x509.oid import NameOID
 import pystargz
 from pystargz.sources.registry import OCI_INDEX, OCI_MANIFEST
 from pystargz.writer import DEFAULT_CHUNK_SIZE
+from tests.httpserver import LocalServer
 
 REGISTRY_BIN_ENV = "PYSTARGZ_REGISTRY_BIN"
 BINARY_NAME = "docker-registry"
@@ -187,7 +187,7 @@ class TokenIssuer:
         return f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
-class TokenServer:
+class TokenServer(LocalServer):
     """The token endpoint (GET with optional Basic credentials), as Docker Hub's auth.docker.io.
 
     A known user gets the actions asked for; anonymous clients get ``pull``
@@ -199,19 +199,12 @@ class TokenServer:
         self.issuer = issuer
         self.users = dict(users)
         self.requests: list[tuple[str, list[str]]] = []
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        super().__init__(self._handler(), "TokenServer", poll_interval=0.05)
+        self.start()
 
     @property
     def realm(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/token"
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
+        return self.url("/token")
 
     def grant(self, user: str, scopes: list[str]) -> list[dict[str, object]]:
         access: list[dict[str, object]] = []
