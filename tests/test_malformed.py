@@ -287,6 +287,11 @@ BAD_JSON = {
     ),
     "infinity": (b'{"version": 1, "entries": [{"name": "a", "type": "reg", "size": Infinity}]}', "byte 64"),
     "nan": (b'{"version": 1, "entries": [{"name": "a", "type": "reg", "size": NaN}]}', "byte 64"),
+    # Found by the toc fuzz target: an unknown key that is not UTF-8 next to a bad field.
+    "bad utf-8 key": (
+        b'{"version": 1, "entries": [{"name": "a", "type": "reg", "mod\x8ctime": 1, "size": "x"}]}',
+        "#0",
+    ),
 }
 
 

@@ -183,7 +183,8 @@ def _describe(message: str, data: bytes | str) -> str:
 def _raw_entry(data: bytes | str, index: int) -> dict[str, Any]:
     try:
         raw = msgspec.json.decode(data)["entries"][index]
-    except (msgspec.DecodeError, LookupError, TypeError):
+    except (msgspec.DecodeError, LookupError, TypeError, UnicodeDecodeError):
+        # Only for the error message: a TOC too broken to decode again just names less.
         return {}
     return raw if isinstance(raw, dict) else {}
 
