@@ -122,6 +122,31 @@ def file_record(reader: StargzReader, name: str, content: bytes) -> FileRecord:
     return (len(content), sha256_digest(content), len(reader.getmember(name).chunks))
 
 
+def reader_files(reader: StargzReader) -> dict[str, FileRecord]:
+    """Every regular file in the form of :func:`file_record`, each read through ``extractfile``."""
+    return {name: file_record(reader, name, read_file(reader, name)) for name in regular_names(reader)}
+
+
+def check_digests(case: VectorCase, reader: StargzReader) -> list[StargzInfo]:
+    """Checks each regular member's ``digest`` and each chunk's bytes and ``chunkDigest``; returns them.
+
+    Duplicate names are all checked: each member is read through its own
+    chunks.  A chunk without a digest (legacy stargz writes none) is checked
+    for its bytes only; callers whose format requires digests assert that.
+    """
+    files = [member for member in reader.getmembers() if member.isreg()]
+    assert files or not case.files
+    for member in files:
+        content = read_file(reader, member)
+        assert member.digest == sha256_digest(content), member.name
+        for chunk in member.chunks:
+            data = reader.read_chunk(chunk)
+            assert data == content[chunk.chunk_offset : chunk.chunk_offset + chunk.size], member.name
+            if chunk.digest:
+                assert chunk.digest == sha256_digest(data), (member.name, chunk.chunk_offset)
+    return files
+
+
 def recorded_files(files: dict[str, dict[str, Any]]) -> dict[str, FileRecord]:
     """A recorded or Go-listed ``files`` object in the form of :func:`file_record`."""
     return {name: (info["size"], info["sha256"], info["chunks"]) for name, info in files.items()}

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 import pystargz
-from pystargz import StargzReader
 from pystargz.members import clean_name
 from pystargz.toc import PREFETCH_LANDMARK
 from tests.interop.peer import GoPeer
@@ -23,8 +22,8 @@ from tests.vectors import (
     BuiltLayer,
     FileRecord,
     build_layer,
-    file_record,
     read_file,
+    reader_files,
     recorded_files,
     regular_names,
 )
@@ -33,11 +32,6 @@ pytestmark = [pytest.mark.go, pytest.mark.slow]
 
 SMALL_CHUNK_SIZE = 64 * 1024
 VARIANTS = ("chunk_size_64k", "prioritized", "procs_2")
-
-
-def our_files(reader: StargzReader) -> dict[str, FileRecord]:
-    """Regular files as the Go peer's ``files`` lists them."""
-    return {name: file_record(reader, name, read_file(reader, name)) for name in regular_names(reader)}
 
 
 def go_files(peer: GoPeer, blob: Path) -> dict[str, FileRecord]:
@@ -49,7 +43,7 @@ def go_files(peer: GoPeer, blob: Path) -> dict[str, FileRecord]:
 def assert_go_agrees(peer: GoPeer, layer: BuiltLayer) -> None:
     """Go lists the files we read, and verifies the blob against the TOC digest we computed."""
     with pystargz.open(layer.blob) as reader:
-        files = our_files(reader)
+        files = reader_files(reader)
         assert files == go_files(peer, layer.blob)
         assert reader.toc_digest == layer.info["toc_digest"]
         report = peer.verify(layer.blob, toc_digest=reader.toc_digest)
