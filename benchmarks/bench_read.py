@@ -23,7 +23,6 @@ a busy machine must not fail a benchmark.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -42,7 +41,16 @@ from tests.interop.peer import BenchWhat, GoPeer, build_peer
 from tests.layers import MAX_BYTES, make_tree_tar, real_tree
 
 import pystargz
-from benchmarks.common import MB, add_run_options, machine_facts, noise_line, progress, with_noise
+from benchmarks.common import (
+    MB,
+    add_run_options,
+    machine_facts,
+    noise_line,
+    progress,
+    repeat_count,
+    with_noise,
+    write_json,
+)
 
 # bench_compress imports these two from here; they live in benchmarks.common.
 from pystargz.compression import get_backend
@@ -490,12 +498,11 @@ def run(workdir: Path, *, repeat: int, quick: bool) -> Report:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    repeat = args.repeat or (1 if args.quick else DEFAULT_REPEAT)
+    repeat = repeat_count(args, DEFAULT_REPEAT)
     with tempfile.TemporaryDirectory(prefix="pystargz-bench-") as tmp:
         report = run(Path(tmp), repeat=repeat, quick=args.quick)
         print(render(report))
-    if args.json is not None:
-        args.json.write_text(json.dumps(to_json(report), indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, to_json(report))
     return 0
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import statistics
 import sys
 import tarfile
@@ -51,7 +50,16 @@ from tests.registry import Layer as RegistryLayer
 from tests.registry import RegistryServer
 
 import pystargz
-from benchmarks.common import MB, add_run_options, machine_facts, noise_line, progress, with_noise
+from benchmarks.common import (
+    MB,
+    add_run_options,
+    machine_facts,
+    noise_line,
+    progress,
+    repeat_count,
+    with_noise,
+    write_json,
+)
 from pystargz.reader import TAIL_WINDOW
 from pystargz.sources.registry import RegistrySource, parse_reference
 
@@ -430,7 +438,7 @@ def run(workdir: Path, *, repeat: int, quick: bool) -> Report:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    repeat = args.repeat or (1 if args.quick else DEFAULT_REPEAT)
+    repeat = repeat_count(args, DEFAULT_REPEAT)
     with tempfile.TemporaryDirectory(prefix="pystargz-bench-") as tmp:
         workdir = Path(tmp)
         (workdir / "registry").mkdir()
@@ -438,8 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(render(report))
     draw(report, args.png)
     progress(f"chart: {args.png}")
-    if args.json is not None:
-        args.json.write_text(json.dumps(to_json(report), indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, to_json(report))
     return 0 if all(check.ok for check in report.checks) else 1
 
 

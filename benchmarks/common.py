@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -107,3 +108,14 @@ def add_run_options(parser: argparse.ArgumentParser, *, default_repeat: int, qui
         help=f"smoke test: a tree cut to {quick_max_bytes >> 20} MiB of files, one run",
     )
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the results here")
+
+
+def repeat_count(args: argparse.Namespace, default_repeat: int) -> int:
+    """The timed runs per figure that the options of :func:`add_run_options` ask for."""
+    return int(args.repeat or (1 if args.quick else default_repeat))
+
+
+def write_json(out: Path | None, results: Any) -> None:
+    """Writes the results to ``--json``'s file, when one was given."""
+    if out is not None:
+        out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
