@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from pystargz.errors import SourceError
+from pystargz.sources.base import json_object
 
 __all__ = [
     "Challenge",
@@ -122,13 +123,7 @@ def _read_config(path: Path) -> dict[str, object]:
         return {}
     except OSError as exc:
         raise SourceError(f"cannot read the Docker config {path}: {exc.strerror}") from exc
-    try:
-        config = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SourceError(f"the Docker config {path} is not valid JSON: {exc}") from exc
-    if not isinstance(config, dict):
-        raise SourceError(f"the Docker config {path} is not a JSON object")
-    return config
+    return json_object(text, f"the Docker config {path}")
 
 
 def _config_key(server: str) -> str:

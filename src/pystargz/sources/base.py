@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -28,6 +29,17 @@ def check_range(offset: int, length: int, size: int, what: str) -> None:
     """Refuses a read outside ``what`` (a blob of ``size`` bytes) before any I/O."""
     if offset < 0 or length < 0 or offset + length > size:
         raise SourceError(f"read of {length} bytes at offset {offset} is outside {what} of {size} bytes")
+
+
+def json_object(data: bytes, what: str) -> dict[str, object]:
+    """``data`` parsed as a JSON object (a Docker config, a manifest); SourceError naming ``what`` if not."""
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(f"{what}: not valid JSON ({exc})") from exc
+    if not isinstance(document, dict):
+        raise SourceError(f"{what}: not a JSON object")
+    return document
 
 
 @runtime_checkable

@@ -27,7 +27,7 @@ import urllib3
 
 from pystargz.errors import InternalError, SourceError
 from pystargz.sources.auth import RegistryAuthenticator, load_credentials
-from pystargz.sources.base import SourceStats
+from pystargz.sources.base import SourceStats, json_object
 from pystargz.sources.http import HTTPSource
 from pystargz.writer import ANNOTATION_TOC_DIGEST, ANNOTATION_UNCOMPRESSED_SIZE
 
@@ -396,7 +396,7 @@ class RegistryClient:
         current, chosen_platform = reference, None
         for _ in range(MAX_INDEX_DEPTH):
             media_type, body, digest = self.fetch_manifest(current)
-            document = _parse_json(body, current)
+            document = json_object(body, f"manifest {current}")
             media_type = _media_type(document, media_type, current)
             if media_type in MANIFEST_TYPES:
                 return _image_manifest(reference, current, digest, media_type, document, chosen_platform)
@@ -465,16 +465,6 @@ class RegistrySource(HTTPSource):
 
 
 # ---- manifest documents ----
-
-
-def _parse_json(body: bytes, reference: Reference) -> dict[str, object]:
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SourceError(f"manifest {reference}: not valid JSON ({exc})") from exc
-    if not isinstance(document, dict):
-        raise SourceError(f"manifest {reference}: not a JSON object")
-    return document
 
 
 def _media_type(document: Mapping[str, object], header: str, reference: Reference) -> str:
