@@ -24,20 +24,25 @@ Seeds = Iterator[bytes]
 
 
 def vectors(max_size: int = MAX_SEED_SIZE) -> Iterator[tuple[str, bytes]]:
-    """The Go-made blobs of ``tests/data`` (gzip layouts) up to ``max_size`` bytes, by name."""
+    """The Go-made blobs of ``tests/data`` that open on their own, up to ``max_size`` bytes, by name.
+
+    External-TOC blobs (and their TOC blobs) are left out: they open only as a pair.
+    """
     for path in sorted(DATA.glob("*.esgz")):
-        if path.stat().st_size <= max_size and not path.name.endswith(".toc.esgz"):
+        if path.stat().st_size <= max_size and "__ext" not in path.name:
             yield path.stem, path.read_bytes()
 
 
 def split(blob: bytes) -> tuple[bytes, bytes, bytes] | None:
-    """A blob as (payload, TOC member, footer); None when it has no footer pystargz reads."""
+    """A gzip blob as (payload, TOC member, footer); None for other layouts or no footer at all."""
     from pystargz import StargzError
-    from pystargz.footer import MAX_FOOTER_SIZE, parse_footer
+    from pystargz.footer import MAX_FOOTER_SIZE, Layout, parse_footer
 
     try:
         footer = parse_footer(blob[-MAX_FOOTER_SIZE:], len(blob))
     except StargzError:
+        return None
+    if footer.layout not in (Layout.ESTARGZ, Layout.LEGACY):
         return None
     end = len(blob) - footer.size
     return blob[: footer.toc_offset], blob[footer.toc_offset : end], blob[end:]
