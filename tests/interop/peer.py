@@ -129,6 +129,16 @@ def build_peer(workdir: Path, *, go: str | None = None, timeout: float = 600.0) 
     return binary
 
 
+def _layout_args(zstdchunked: bool, chunk_size: int | None, level: int | None) -> list[str]:
+    """The options ``build`` and ``append`` share: the format, the chunk size, the level."""
+    args = ["--zstdchunked"] if zstdchunked else []
+    if chunk_size is not None:
+        args += ["--chunk-size", str(chunk_size)]
+    if level is not None:
+        args += ["--level", str(level)]
+    return args
+
+
 class GoPeer:
     """Runs the peer binary; every method returns the peer's parsed JSON."""
 
@@ -201,13 +211,7 @@ class GoPeer:
         ``zstdchunked`` builds zstd:chunked (``level`` is then the zstd level)
         and adds ``zstd_metadata``, the manifest annotations.
         """
-        args = ["build", "--procs", str(procs)]
-        if zstdchunked:
-            args.append("--zstdchunked")
-        if chunk_size is not None:
-            args += ["--chunk-size", str(chunk_size)]
-        if level is not None:
-            args += ["--level", str(level)]
+        args = ["build", "--procs", str(procs), *_layout_args(zstdchunked, chunk_size, level)]
         prio = list(prioritized)
         if prio:
             if any("," in p for p in prio):
@@ -231,15 +235,9 @@ class GoPeer:
 
         Returns ``toc_digest``, ``diff_id``, ``blob_digest`` (and ``zstd_metadata``).
         """
-        args = ["append"]
+        args = ["append", *_layout_args(zstdchunked, chunk_size, level)]
         if lossless:
             args.append("--lossless")
-        if zstdchunked:
-            args.append("--zstdchunked")
-        if chunk_size is not None:
-            args += ["--chunk-size", str(chunk_size)]
-        if level is not None:
-            args += ["--level", str(level)]
         return self._json([*args, "--", os.fspath(src), os.fspath(dst)])
 
     def unpack(self, blob: StrPath, dst: StrPath) -> dict[str, Any]:
