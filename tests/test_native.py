@@ -442,6 +442,8 @@ def test_backends_agree(data: st.DataObject) -> None:
     skip = data.draw(st.integers(0, len(payload) + 4))
     length = data.draw(st.integers(0, len(payload) + 4 - skip))
     span = Span(len(prefix), len(prefix) + len(blob), skip, length)
+    if damaged and lenient_but_right(buffer, span, payload[skip : skip + length]):
+        return
     result = agreed(buffer, span)
     if not damaged:
         if skip + length <= len(payload):
@@ -450,6 +452,19 @@ def test_backends_agree(data: st.DataObject) -> None:
             assert result == (Status.SHORT, span.end)
     elif isinstance(result, bytes):
         assert len(result) == length
+
+
+def lenient_but_right(data: bytes, span: Span, expected: bytes) -> bool:
+    """Whether one backend decoded a damaged stream the other refused, and got the true bytes.
+
+    libdeflate accepts some Huffman tables zlib and isal refuse; when the
+    member's CRC and length still match, what it returns is the original
+    content, which is right, not a disagreement worth failing on.
+    """
+    results = [outcome(name, data, span, LIMIT) for name in BACKENDS]
+    decoded = [r for r in results if isinstance(r, bytes)]
+    refused = [r for r in results if isinstance(r, tuple) and r[-2] in DECODER_DEPENDENT]
+    return len(decoded) == 1 and len(refused) == 1 and decoded[0] == expected
 
 
 def one_by_one(impl: Backend, data: bytes, spans: Sequence[Span]) -> list[bytes] | tuple[int, int, int]:
