@@ -36,12 +36,14 @@ INT64_MAX = (1 << 63) - 1
 Count = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 
 
-class TOCEntry(msgspec.Struct, kw_only=True, gc=False):
+class TOCEntry(msgspec.Struct, kw_only=True, gc=False, omit_defaults=True):
     """One TOC entry as stored; zero values mean "absent", as Go's ``omitempty`` does.
 
     Attributes are in the order of the Go struct, which is the order Go writes
     them in; each carries its JSON key.  ``gc=False``: entries hold only
     strings, numbers and a dict of bytes, so they cannot form cycles.
+    ``omit_defaults``: encoded by msgspec (:meth:`TOC.to_json`), an entry
+    leaves out its zero values as Go does.
     """
 
     name: str
@@ -113,6 +115,9 @@ class TOC:
 
     def to_json(self) -> bytes:
         """Go's ``json.MarshalIndent(toc, "", "\\t")``, byte for byte."""
+        fast = _indented_go_json(self)
+        if fast is not None:
+            return fast
         return _go_json(self.to_dict(), "").encode("utf-8")
 
     @classmethod
@@ -179,6 +184,40 @@ def _encode_xattrs(xattrs: dict[str, bytes]) -> dict[str, str]:
 
 
 # ---- Go-compatible JSON text ----
+
+# Sorted dict keys: Go writes a map's keys (the xattrs) in order.
+_ENTRIES_ENCODER = msgspec.json.Encoder(order="deterministic")
+# What Go's encoder writes differently from msgspec's: any escape (Go escapes the HTML
+# characters and U+2028/U+2029, and spells some control characters differently).
+_ESCAPED_BY_GO = (b"\\", b"<", b">", b"&", "\u2028".encode(), "\u2029".encode())
+# How deep msgspec's indented entries list nests: entry, field, xattr.
+_ENTRIES_DEPTH = 3
+
+
+def _indented_go_json(toc: TOC) -> bytes | None:
+    """Go's MarshalIndent text made by msgspec, when no string in the TOC needs an escape.
+
+    msgspec encodes the entries (leaving zero values out, as Go's
+    ``omitempty``), its formatter indents them one space per level, and the
+    spaces become the tabs Go writes, one level deeper inside the document.
+    A newline in the JSON is always followed by indentation only, since
+    strings hold no raw newline.  None when Go's bytes could differ: any
+    escape, lone surrogates, no entries; :func:`_go_json` writes those.
+    """
+    if not toc.entries:
+        return None
+    try:
+        compact = _ENTRIES_ENCODER.encode(toc.entries)
+    except (msgspec.EncodeError, UnicodeEncodeError):
+        return None
+    if any(token in compact for token in _ESCAPED_BY_GO):
+        return None
+    text = msgspec.json.format(compact, indent=1)
+    for depth in range(_ENTRIES_DEPTH, 0, -1):
+        text = text.replace(b"\n" + b" " * depth, b"\n" + b"\t" * (depth + 1))
+    entries = text[:-1] + b"\t]"  # the closing bracket, not indented by msgspec
+    return b'{\n\t"version": %d,\n\t"entries": %s\n}' % (toc.version, entries)
+
 
 _GO_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
 _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}

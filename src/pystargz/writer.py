@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
+import mmap
 import os
 import shutil
 import tarfile
@@ -29,14 +31,16 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import BinaryIO, Literal, cast
+from typing import BinaryIO, Literal, TypeAlias, cast
 
+from pystargz import tarformat
 from pystargz.compression import Backend, compress_parallel, get_backend
 from pystargz.compression.base import check_level
 from pystargz.errors import CompressionError, StargzError
 from pystargz.footer import Layout, build_footer
 from pystargz.members import TAR_TYPES, clean_name
 from pystargz.packing import PackedMembers
+from pystargz.tarformat import Scanned
 from pystargz.toc import (
     LANDMARK_CONTENTS,
     NO_PREFETCH_LANDMARK,
@@ -58,6 +62,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 XATTR_PREFIX = "SCHILY.xattr."
 Format = Literal["estargz", "stargz"]
+# Where a regular file's data comes from: a file positioned at it, or its bytes.
+_Content: TypeAlias = "BinaryIO | memoryview"
 
 
 class BuildError(StargzError):
@@ -257,9 +263,13 @@ class StargzWriter:
         self._add_entry(tarinfo, fileobj, toc_name, landmark=False)
 
     def _add_entry(
-        self, tarinfo: tarfile.TarInfo, fileobj: BinaryIO | None, toc_name: str | None, *, landmark: bool
+        self, tarinfo: tarfile.TarInfo, fileobj: _Content | None, toc_name: str | None, *, landmark: bool
     ) -> None:
-        """Adds one entry; a ``landmark``'s data always opens a new member (Go's Build does so)."""
+        """Adds one entry; a ``landmark``'s data always opens a new member (Go's Build does so).
+
+        The data comes from a file or, when the input tar is mapped, is the
+        entry's bytes in the mapping (no read, no copy until its member is built).
+        """
         if self._result is not None:
             raise ValueError("the writer is closed")
         kind = _entry_type(tarinfo)
@@ -296,9 +306,9 @@ class StargzWriter:
 
     def append_tar(self, src: str | os.PathLike[str] | BinaryIO) -> None:
         """Appends every entry of a tar (plain, gzip or zstd) in order, duplicates kept (Go ``AppendTar``)."""
-        with _plain_tar(src) as plain, tarfile.open(fileobj=plain, mode="r:") as tar:
-            for info in _members(tar):
-                self.addfile(info, _data_of(plain, info), toc_name=_raw_name(plain, info))
+        with _tar_input(src) as layer:
+            for info, raw_name in layer.members:
+                self._add_entry(info, layer.content(info), raw_name, landmark=False)
 
     def add_landmark(self, name: str) -> None:
         """Adds a landmark file (one byte 0x0f, no mode, owner or time), as Go's Build does."""
@@ -314,7 +324,7 @@ class StargzWriter:
         entry = TOCEntry(
             name=name,
             type=kind,
-            modtime=format_modtime(info.mtime),
+            modtime=_modtime(info.mtime),
             mode=info.mode,
             uid=info.uid,
             gid=info.gid,
@@ -330,7 +340,7 @@ class StargzWriter:
             entry.size = info.size
         return entry
 
-    def _add_data(self, entry: TOCEntry, fileobj: BinaryIO, size: int, *, landmark: bool) -> None:
+    def _add_data(self, entry: TOCEntry, fileobj: _Content, size: int, *, landmark: bool) -> None:
         """Each chunk starts a member (or packs into one); tar padding stays in the last chunk's member."""
         # One hash pass per byte: a single-chunk file's digest is its chunk's digest.
         whole = hashlib.sha256() if size > self.chunk_size else None
@@ -339,7 +349,10 @@ class StargzWriter:
         chunk_digest = ""
         while written < size:
             step = min(self.chunk_size, size - written)
-            data = _read_exactly(fileobj, step, entry.name)
+            if isinstance(fileobj, memoryview):
+                data: bytes | memoryview = fileobj[written : written + step]
+            else:
+                data = _read_exactly(fileobj, step, entry.name)
             member, entry.inner_offset = self._members.start_chunk(new_member=landmark)
             self._members.write(data)
             if whole is not None:
@@ -431,8 +444,8 @@ def build(
     :class:`StargzWriter`); the landmark always opens a new member, so the
     files after it pack into the landmark's member.
     """
-    with _plain_tar(src) as plain, tarfile.open(fileobj=plain, mode="r:") as tar:
-        entries = _last_of_each_name(plain, _members(tar))
+    with _tar_input(src) as layer:
+        entries = _last_of_each_name(layer.members)
         ordered, missing = _prioritize(entries, prioritized_files)
         if missing and not allow_missing_prioritized:
             raise BuildError(f"prioritized file {missing[0]!r} is not in the layer")
@@ -450,13 +463,13 @@ def build(
             if format == "estargz" and not prioritized_files:
                 writer.add_landmark(NO_PREFETCH_LANDMARK)
             for done, item in enumerate(first, 1):
-                writer.addfile(item.info, _data_of(plain, item.info), toc_name=item.raw_name)
+                writer._add_entry(item.info, layer.content(item.info), item.raw_name, landmark=False)
                 if progress is not None:
                     progress(done, len(ordered))
             if format == "estargz" and prioritized_files:
                 writer.add_landmark(PREFETCH_LANDMARK)
             for done, item in enumerate(rest, len(first) + 1):
-                writer.addfile(item.info, _data_of(plain, item.info), toc_name=item.raw_name)
+                writer._add_entry(item.info, layer.content(item.info), item.raw_name, landmark=False)
                 if progress is not None:
                     progress(done, len(ordered))
             return writer.close()
@@ -469,11 +482,10 @@ class _Item:
     prioritized: bool = False
 
 
-def _last_of_each_name(plain: BinaryIO, infos: Iterable[tarfile.TarInfo]) -> dict[str, _Item]:
+def _last_of_each_name(members: Iterable[Scanned]) -> dict[str, _Item]:
     """Entries by cleaned name, the last one winning at its own position; landmarks dropped."""
     entries: dict[str, _Item] = {}
-    for info in infos:
-        raw = _raw_name(plain, info)
+    for info, raw in members:
         key = clean_name(raw)
         if key in (PREFETCH_LANDMARK, NO_PREFETCH_LANDMARK):
             continue
@@ -576,6 +588,73 @@ def _zstd_reader(raw: BinaryIO) -> BinaryIO:
     return cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(raw))
 
 
+class _TarInput:
+    """A plain tar's members, in order, each with its name as spelled, and their data.
+
+    Mapped tars (files, in-memory buffers) are scanned by :mod:`pystargz.tarformat`
+    and their data served as views into the mapping; others, and tars the
+    scanner leaves to tarfile, are read with tarfile and file reads.
+    """
+
+    def __init__(self, members: list[Scanned], plain: BinaryIO, view: memoryview | None) -> None:
+        self.members = members
+        self._plain = plain
+        self._view = view
+
+    def content(self, info: tarfile.TarInfo) -> _Content | None:
+        """A regular file's data: its bytes in the mapping, or the input positioned at them."""
+        if not info.isreg():
+            return None
+        if self._view is not None:
+            return self._view[info.offset_data : info.offset_data + info.size]
+        self._plain.seek(info.offset_data)
+        return self._plain
+
+
+@contextlib.contextmanager
+def _tar_input(src: str | os.PathLike[str] | BinaryIO) -> Iterator[_TarInput]:
+    with _plain_tar(src) as plain, _mapped(plain) as view:
+        start = plain.tell()
+        members = tarformat.scan(view, start) if view is not None else None
+        if members is not None:
+            yield _TarInput(members, plain, view)
+            return
+        with tarfile.open(fileobj=plain, mode="r:") as tar:
+            infos = list(_members(tar))
+        yield _TarInput([Scanned(info, _raw_name(plain, info)) for info in infos], plain, None)
+
+
+# Plain tars that are these (files on disk, spooled or not) can be mapped; fileno() of other
+# file objects may be that of something else (a GzipFile's is its compressed file's).
+_MAPPABLE = (io.FileIO, io.BufferedReader, io.BufferedRandom)
+
+
+@contextlib.contextmanager
+def _mapped(plain: BinaryIO) -> Iterator[memoryview | None]:
+    """The whole input as a read-only view without copying it: an mmap, or a BytesIO's buffer."""
+    if isinstance(plain, io.BytesIO):
+        with plain.getbuffer() as view:
+            yield view
+        return
+    if not isinstance(plain, _MAPPABLE):
+        yield None
+        return
+    try:
+        mapping = mmap.mmap(plain.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # an empty file, a device...
+        yield None
+        return
+    view = memoryview(mapping)
+    try:
+        yield view
+    finally:
+        view.release()
+        with contextlib.suppress(BufferError):
+            # A view still held (by a traceback's frames) keeps the mapping open; it is
+            # unmapped when the last one goes.
+            mapping.close()
+
+
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
     try:
         yield from tar
@@ -606,23 +685,14 @@ def _raw_name(plain: BinaryIO, info: tarfile.TarInfo) -> str:
     plain.seek(header_at)
     block = plain.read(BLOCK)
     name = _nts(block[0:100])
-    if block[257:263] == b"ustar\x00":
+    if block[257:263] == tarformat.USTAR_MAGIC:
         prefix = _nts(block[345:500])
         name = f"{prefix}/{name}" if prefix else name
-    if clean_name(name) == clean_name(info.name):
-        return name
-    return info.name + "/" if info.isdir() else info.name  # a GNU long name: slashes as GNU tar writes them
+    return tarformat.raw_name_of(name, info)
 
 
 def _nts(field: bytes) -> str:
     return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-
-
-def _data_of(plain: BinaryIO, info: tarfile.TarInfo) -> BinaryIO | None:
-    if not info.isreg():
-        return None
-    plain.seek(info.offset_data)
-    return plain
 
 
 def _read_exactly(fileobj: BinaryIO, size: int, name: str) -> bytes:
@@ -634,7 +704,7 @@ def _read_exactly(fileobj: BinaryIO, size: int, name: str) -> bytes:
 
 def _header_bytes(info: tarfile.TarInfo) -> bytes:
     try:
-        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        return tarformat.header_bytes(info)
     except (ValueError, OverflowError) as exc:
         raise BuildError(f"{info.name!r}: cannot write its tar header: {exc}") from exc
 
@@ -665,5 +735,9 @@ def _toc_tar(toc_json: bytes) -> bytes:
     return header + toc_json + bytes(-len(toc_json) % BLOCK) + bytes(2 * BLOCK)
 
 
-def _sha256(data: bytes) -> str:
+# A layer's files share few modification times: format each once.
+_modtime = functools.lru_cache(maxsize=4096)(format_modtime)
+
+
+def _sha256(data: bytes | memoryview) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
