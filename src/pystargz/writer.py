@@ -321,10 +321,14 @@ class StargzWriter:
     # ---- internals ----
 
     def _toc_entry(self, info: tarfile.TarInfo, kind: EntryType, name: str) -> TOCEntry:
+        try:
+            modtime = _modtime(info.mtime)
+        except ValueError as exc:
+            raise BuildError(f"{name!r}: {exc}") from None
         entry = TOCEntry(
             name=name,
             type=kind,
-            modtime=_modtime(info.mtime),
+            modtime=modtime,
             mode=info.mode,
             uid=info.uid,
             gid=info.gid,
