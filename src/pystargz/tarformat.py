@@ -85,7 +85,7 @@ def scan(buffer: bytes | memoryview, start: int = 0) -> list[Scanned] | None:
         while True:
             if position + BLOCK > len(view):
                 return None
-            if view[position : position + BLOCK] == _ZERO_BLOCK:
+            if view[position] == 0 and view[position : position + BLOCK] == _ZERO_BLOCK:
                 return members
             member = _member_at(view, position)
             if member is None:
@@ -203,9 +203,10 @@ def raw_name_of(spelled: str, info: tarfile.TarInfo) -> str:
     header's name is not the member's (a GNU long name: the header holds a cut
     one), the member's name is spelled as GNU tar writes it.
     """
-    if clean_name(spelled) == clean_name(info.name):
+    name = info.name
+    if spelled == name or spelled.rstrip("/") == name or clean_name(spelled) == clean_name(name):
         return spelled
-    return info.name + "/" if info.type == tarfile.DIRTYPE else info.name
+    return name + "/" if info.type == tarfile.DIRTYPE else name
 
 
 def _nts(field: bytes) -> str:
@@ -372,6 +373,10 @@ _PAX_HEADER_NAME = b"././@PaxHeader".ljust(100, b"\0")
 _NO_DEVICES = bytes(16)
 _EMPTY_PREFIX_AND_PAD = bytes(155 + 12)
 _POSIX_MAGIC = b"ustar\x0000"
+# Largest values (exclusive) of 8- and 12-byte octal fields.
+_MAX_ID = 8**7
+_MAX_SIZE = 8**11
+_TAILS: dict[tuple[bytes, bytes, bytes, bytes, bytes], tuple[bytes, int]] = {}
 
 
 def header_bytes(info: tarfile.TarInfo) -> bytes:
@@ -405,6 +410,54 @@ def _lean_header(info: tarfile.TarInfo) -> bytes | None:
         return None
     if kind == tarfile.DIRTYPE and not name.endswith("/"):
         name += "/"
+    if kind in DEVICE_TYPES:
+        if not (0 <= devmajor < _MAX_ID and 0 <= devminor < _MAX_ID):
+            return None
+        devices = b"%07o\0%07o\0" % (devmajor, devminor)
+    else:
+        devices = _NO_DEVICES
+    uid, gid, size, mtime = info.uid, info.gid, info.size, info.mtime
+    if (
+        not info.pax_headers
+        and type(uid) is int
+        and type(gid) is int
+        and type(size) is int
+        and type(mtime) is int
+        and 0 <= uid < _MAX_ID
+        and 0 <= gid < _MAX_ID
+        and 0 <= size < _MAX_SIZE
+        and 0 <= mtime < _MAX_SIZE
+        and len(name) <= 100
+        and len(linkname) <= 100
+        and len(uname) <= 32
+        and len(gname) <= 32
+        and name.isascii()
+        and linkname.isascii()
+        and uname.isascii()
+        and gname.isascii()
+    ):
+        # Nothing needs a PAX record: one ustar block.
+        return _ustar_block(
+            name.encode("ascii"),
+            mode & 0o7777,
+            uid,
+            gid,
+            size,
+            mtime,
+            kind,
+            linkname.encode("ascii"),
+            uname.encode("ascii"),
+            gname.encode("ascii"),
+            devices,
+        )
+    return _header_with_records(info, name, mode, kind, devices)
+
+
+def _header_with_records(
+    info: tarfile.TarInfo, name: str, mode: int, kind: bytes, devices: bytes
+) -> bytes | None:
+    """The rest of ``create_pax_header``: PAX records for what the ustar block cannot hold."""
+    linkname, uname, gname = info.linkname, info.uname, info.gname
     pax = dict(info.pax_headers)
     for text, keyword, room in (
         (name, "path", 100),
@@ -427,12 +480,6 @@ def _lean_header(info: tarfile.TarInfo) -> bytes | None:
         if (field != value or type(value) is float) and keyword not in pax:
             pax[keyword] = str(value)
         numbers.append(field)
-    if kind in DEVICE_TYPES:
-        if not (0 <= devmajor < 8**7 and 0 <= devminor < 8**7):
-            return None
-        devices = b"%07o\0%07o\0" % (devmajor, devminor)
-    else:
-        devices = _NO_DEVICES
     extended = _pax_block(pax) if pax else b""
     if extended is None:
         return None
@@ -506,19 +553,31 @@ def _ustar_block(
     gname: bytes,
     devices: bytes,
 ) -> bytes:
-    """tarfile's ``_create_header`` for ASCII texts and numbers that fit (checksum: from Adler-32)."""
+    """tarfile's ``_create_header`` for ASCII texts and numbers that fit.
+
+    The checksum is the byte sum with its own field as spaces.  Every byte is
+    ASCII, so the 148 bytes before the field and the 356 after each sum to less
+    than 65521: Adler-32's first half (1 + the sum) gives each sum exactly.
+    The part after the field repeats (type, owners) and is kept with its sum.
+    """
     head = b"%s%07o\0%07o\0%07o\0%011o\0%011o\0" % (name[:100].ljust(100, b"\0"), mode, uid, gid, size, mtime)
-    tail = b"".join(
-        (
-            kind,
-            linkname[:100].ljust(100, b"\0"),
-            _POSIX_MAGIC,
-            uname[:32].ljust(32, b"\0"),
-            gname[:32].ljust(32, b"\0"),
-            devices,
-            _EMPTY_PREFIX_AND_PAD,
+    key = (kind, linkname, uname, gname, devices)
+    tail_and_sum = _TAILS.get(key)
+    if tail_and_sum is None:
+        tail = b"".join(
+            (
+                kind,
+                linkname[:100].ljust(100, b"\0"),
+                _POSIX_MAGIC,
+                uname[:32].ljust(32, b"\0"),
+                gname[:32].ljust(32, b"\0"),
+                devices,
+                _EMPTY_PREFIX_AND_PAD,
+            )
         )
-    )
-    # Every byte is ASCII, so 504 of them sum to less than 65521: Adler-32 gives the sum itself.
-    checksum = (zlib.adler32(tail, zlib.adler32(head)) & 0xFFFF) - 1 + 8 * 0x20
+        tail_and_sum = tail, (zlib.adler32(tail) & 0xFFFF) - 1
+        if not linkname and len(_TAILS) < _CACHE_LIMIT:  # link targets rarely repeat
+            _TAILS[key] = tail_and_sum
+    tail, tail_sum = tail_and_sum
+    checksum = (zlib.adler32(head) & 0xFFFF) - 1 + tail_sum + 8 * 0x20
     return head + b"%06o\0 " % checksum + tail

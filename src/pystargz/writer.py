@@ -61,6 +61,9 @@ BLOCK = tarfile.BLOCKSIZE
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 XATTR_PREFIX = "SCHILY.xattr."
+EMPTY_DIGEST = "sha256:" + hashlib.sha256(b"").hexdigest()
+# The zero bytes that pad a file's data to a whole tar block, by count.
+_PADDING = [bytes(count) for count in range(BLOCK)]
 Format = Literal["estargz", "stargz"]
 # Where a regular file's data comes from: a file positioned at it, or its bytes.
 _Content: TypeAlias = "BinaryIO | memoryview"
@@ -169,14 +172,6 @@ class _Members:
         self.size += len(data)
 
 
-@dataclasses.dataclass
-class _PendingEntry:
-    """A TOC entry whose ``offset`` waits for its member to be compressed."""
-
-    entry: TOCEntry
-    member: int | None = None
-
-
 class StargzWriter:
     """Writes a blob entry by entry, like the Go ``estargz.Writer``: use :func:`pystargz.open` with "w".
 
@@ -223,13 +218,16 @@ class StargzWriter:
             else:
                 check_level(compression_level, self._backend.max_level)
                 threads = max(1, workers or os.cpu_count() or 1)
-                batch = threads * max(chunk_size, 1 << 20) * 2
+                batch = int(os.environ.get("PSGZ_BATCH", 0)) or threads * max(chunk_size, 1 << 20) * 2
                 self._members = _Members(self._dst, self._backend, compression_level, threads, batch)
         except ValueError:
             if self._owns_dst:
                 self._dst.close()
             raise
-        self._entries: list[_PendingEntry] = []
+        # TOC entries, and for each the index of the member its data starts in (-1: no data):
+        # its offset is known once that member is compressed.
+        self._entries: list[TOCEntry] = []
+        self._entry_members: list[int] = []
         self._last_uname: dict[int, str] = {}
         self._last_gname: dict[int, str] = {}
         self._result: BuildResult | None = None
@@ -279,8 +277,9 @@ class StargzWriter:
         self._members.write(_header_bytes(tarinfo))
         if kind != "reg" or tarinfo.size == 0:
             if kind == "reg":
-                entry.digest = _sha256(b"")
-            self._entries.append(_PendingEntry(entry))
+                entry.digest = EMPTY_DIGEST
+            self._entries.append(entry)
+            self._entry_members.append(-1)
             return
         if fileobj is None:
             raise ValueError(f"{tarinfo.name!r}: a regular file of {tarinfo.size} bytes needs a fileobj")
@@ -346,11 +345,13 @@ class StargzWriter:
 
     def _add_data(self, entry: TOCEntry, fileobj: _Content, size: int, *, landmark: bool) -> None:
         """Each chunk starts a member (or packs into one); tar padding stays in the last chunk's member."""
+        if size <= self.chunk_size:
+            self._add_one_chunk(entry, fileobj, size, landmark=landmark)
+            return
         # One hash pass per byte: a single-chunk file's digest is its chunk's digest.
-        whole = hashlib.sha256() if size > self.chunk_size else None
+        whole = hashlib.sha256()
         first = entry
         written = 0
-        chunk_digest = ""
         while written < size:
             step = min(self.chunk_size, size - written)
             if isinstance(fileobj, memoryview):
@@ -359,22 +360,36 @@ class StargzWriter:
                 data = _read_exactly(fileobj, step, entry.name)
             member, entry.inner_offset = self._members.start_chunk(new_member=landmark)
             self._members.write(data)
-            if whole is not None:
-                whole.update(data)
-            if whole is None or self.layout is Layout.ESTARGZ:
-                chunk_digest = _sha256(data)
+            whole.update(data)
             # Go records chunkSize on every full-size chunk, the last one included.
             entry.chunk_size = step if step == self.chunk_size else 0
             entry.chunk_offset = written
             if self.layout is Layout.ESTARGZ:
-                entry.chunk_digest = chunk_digest
-            self._entries.append(_PendingEntry(entry, member))
+                entry.chunk_digest = _sha256(data)
+            self._entries.append(entry)
+            self._entry_members.append(member)
             written += step
             entry = TOCEntry(name=first.name, type="chunk")
-        first.digest = chunk_digest if whole is None else "sha256:" + whole.hexdigest()
-        padding = -size % BLOCK
-        if padding:
-            self._members.write(bytes(padding))
+        first.digest = "sha256:" + whole.hexdigest()
+        self._members.write(_PADDING[-size % BLOCK])
+
+    def _add_one_chunk(self, entry: TOCEntry, fileobj: _Content, size: int, *, landmark: bool) -> None:
+        """The usual file: one chunk, whose digest is the file's."""
+        if isinstance(fileobj, memoryview):
+            data: bytes | memoryview = fileobj[:size]
+        else:
+            data = _read_exactly(fileobj, size, entry.name)
+        member, entry.inner_offset = self._members.start_chunk(new_member=landmark)
+        members = self._members
+        members.write(data)
+        entry.digest = _sha256(data)
+        if self.layout is Layout.ESTARGZ:
+            entry.chunk_digest = entry.digest
+        if size == self.chunk_size:
+            entry.chunk_size = size
+        self._entries.append(entry)
+        self._entry_members.append(member)
+        members.write(_PADDING[-size % BLOCK])
 
     def close(self) -> BuildResult:
         """Writes the TOC member and the footer; returns what the blob is."""
@@ -384,7 +399,11 @@ class StargzWriter:
         members.close_member()
         members.flush(wait=True)
         members.shutdown()
-        toc = TOC(entries=[self._resolved(p) for p in self._entries], entries_null=not self._entries)
+        offsets = members.offsets
+        for entry, member in zip(self._entries, self._entry_members, strict=True):
+            if member >= 0:
+                entry.offset = offsets[member]
+        toc = TOC(entries=self._entries, entries_null=not self._entries)
         toc_json = toc.to_json()
         toc_tar = _toc_tar(toc_json)
         members.diff_hash.update(toc_tar)
@@ -409,11 +428,6 @@ class StargzWriter:
             },
         )
         return self._result
-
-    def _resolved(self, pending: _PendingEntry) -> TOCEntry:
-        if pending.member is not None:
-            pending.entry.offset = self._members.offsets[pending.member]
-        return pending.entry
 
 
 # ---- build ----
@@ -490,7 +504,7 @@ def _last_of_each_name(members: Iterable[Scanned]) -> dict[str, _Item]:
     """Entries by cleaned name, the last one winning at its own position; landmarks dropped."""
     entries: dict[str, _Item] = {}
     for info, raw in members:
-        key = clean_name(raw)
+        key = clean_name(raw.rstrip("/"))  # the same name, but clean_name's fast path takes it
         if key in (PREFETCH_LANDMARK, NO_PREFETCH_LANDMARK):
             continue
         entries.pop(key, None)
@@ -670,15 +684,17 @@ def _entry_type(info: tarfile.TarInfo) -> EntryType:
     """The TOC type of a tar entry; what Go's writer refuses is refused here too."""
     if info.issparse():
         raise BuildError(f"{info.name!r}: sparse files are not supported (Go refuses them too)")
-    if info.isreg():
-        return "reg"  # tarfile counts the old-style "\0" and contiguous "7" types as regular too
     kind = _KIND_OF_TAR_TYPE.get(info.type)
     if kind is None:
         raise BuildError(f"{info.name!r}: unsupported tar entry type {info.type!r}")
     return kind
 
 
-_KIND_OF_TAR_TYPE: dict[bytes, EntryType] = {flag: kind for kind, flag in TAR_TYPES.items()}
+# tarfile counts the old-style "\0", contiguous "7" and GNU sparse types as regular too (isreg).
+_KIND_OF_TAR_TYPE: dict[bytes, EntryType] = {
+    **{flag: kind for kind, flag in TAR_TYPES.items()},
+    **dict.fromkeys((tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE), "reg"),
+}
 
 
 def _raw_name(plain: BinaryIO, info: tarfile.TarInfo) -> str:
@@ -714,6 +730,8 @@ def _header_bytes(info: tarfile.TarInfo) -> bytes:
 
 
 def _xattrs(info: tarfile.TarInfo) -> dict[str, bytes]:
+    if not info.pax_headers:
+        return {}
     return {
         key[len(XATTR_PREFIX) :]: value.encode("utf-8", "surrogateescape")
         for key, value in info.pax_headers.items()
