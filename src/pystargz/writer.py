@@ -218,7 +218,7 @@ class StargzWriter:
             else:
                 check_level(compression_level, self._backend.max_level)
                 threads = max(1, workers or os.cpu_count() or 1)
-                batch = int(os.environ.get("PSGZ_BATCH", 0)) or threads * max(chunk_size, 1 << 20) * 2
+                batch = threads * max(chunk_size, 1 << 20) * 2
                 self._members = _Members(self._dst, self._backend, compression_level, threads, batch)
         except ValueError:
             if self._owns_dst:
