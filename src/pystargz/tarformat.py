@@ -143,11 +143,23 @@ def _with_pax_records(view: memoryview, pax: tarfile.TarInfo, offset: int) -> tu
 
 def _with_gnu_long_name(view: memoryview, gnu: tarfile.TarInfo, offset: int) -> tuple[Scanned, int] | None:
     """A GNU long name or long link name, then the member it names, as tarfile's ``_proc_gnulong``."""
+    named = _gnu_named(view, gnu, _GNU_CHAIN_LIMIT)
+    if named is None:
+        return None
+    info, spelled = named
+    return _finish(view, info, spelled, offset)
+
+
+def _gnu_named(view: memoryview, gnu: tarfile.TarInfo, chain: int) -> tuple[tarfile.TarInfo, str] | None:
+    """The member after a GNU long name or link header, that text applied (a long link name and a long
+    name come as two headers in a row: the later one is applied first, as tarfile's recursion does)."""
     text_at = gnu.offset_data
-    if gnu.size < 0 or text_at + _blocks(gnu.size) + BLOCK > len(view):
+    if chain == 0 or gnu.size < 0 or text_at + _blocks(gnu.size) + BLOCK > len(view):
         return None
     text = _nts(bytes(view[text_at : text_at + _blocks(gnu.size)]))
     parsed = _parse_header(view, text_at + _blocks(gnu.size))
+    if parsed is not None and parsed[0].type in GNU_LONG_TYPES:
+        parsed = _gnu_named(view, parsed[0], chain - 1)
     if parsed is None or parsed[0].type not in PLAIN_TYPES:
         return None
     info, spelled = parsed
@@ -157,7 +169,7 @@ def _with_gnu_long_name(view: memoryview, gnu: tarfile.TarInfo, offset: int) -> 
         info.linkname = text
     if info.type == tarfile.DIRTYPE:
         info.name = info.name.removesuffix("/")
-    return _finish(view, info, spelled, offset)
+    return info, spelled
 
 
 def _parse_header(view: memoryview, offset: int) -> tuple[tarfile.TarInfo, str] | None:
@@ -311,6 +323,8 @@ _PAX_ATTRIBUTES: dict[str, tuple[str, Callable[[str], object] | None]] = {
     "uname": ("uname", None),
     "gname": ("gname", None),
 }
+# GNU long name headers read in a row at most (a long link name and a long name make two).
+_GNU_CHAIN_LIMIT = 4
 # Longest length field tarfile (3.13) accepts: 20 digits.
 _MAX_LENGTH_DIGITS = 20
 

@@ -18,6 +18,7 @@ sequentially, because where a member ends depends on its compressed size.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -55,6 +56,10 @@ from pystargz.toc import (
 DEFAULT_CHUNK_SIZE = 4 << 20
 # libdeflate level 6 makes blobs no larger than Go's gzip level 9, several times faster.
 DEFAULT_LEVEL = 6
+# Members are compressed in batches of about this many bytes (or of one larger chunk): small
+# enough that compression starts early and ends soon after the last entry, big enough that
+# handing a batch to a thread costs nothing.
+BATCH_BYTES = 2 << 20
 ANNOTATION_TOC_DIGEST = "containerd.io/snapshot/stargz/toc.digest"
 ANNOTATION_UNCOMPRESSED_SIZE = "io.containers.estargz.uncompressed-size"
 BLOCK = tarfile.BLOCKSIZE
@@ -89,18 +94,20 @@ class BuildResult:
 
 
 class _Members:
-    """Gzip members in blob order: collects their uncompressed bytes, compresses in batches.
+    """Gzip members in blob order: collects their uncompressed bytes, compresses them in batches.
 
-    A single "stage" thread takes batches in order and hashes, compresses (on
-    all cores) and writes each, while the caller prepares the next; at most
-    two batches are in memory.  Offsets of members are known only once their
+    Each batch (about ``batch_bytes`` of members) is compressed whole by one of
+    ``workers`` threads, several batches at once, while the caller prepares the
+    next; a "stage" thread takes the batches in order, hashes them (DiffID),
+    waits for their members and writes them.  No thread waits for another to
+    finish a batch before starting the next, and at most ``workers + 2``
+    batches are in memory.  Offsets of members are known only once their
     batch is written, so TOC entries refer to members by index until the
     writer resolves them at close (after :meth:`flush` with ``wait``).
     """
 
     def __init__(self, out: BinaryIO, backend: Backend, level: int, workers: int, batch_bytes: int) -> None:
         self._out = out
-        self._workers = workers
         self._backend = backend
         self._level = level
         self._batch_bytes = batch_bytes
@@ -113,8 +120,10 @@ class _Members:
         self.uncompressed_size = 0
         self.diff_hash = hashlib.sha256()
         self.blob_hash = hashlib.sha256()
+        self._deflaters = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pystargz-deflate")
         self._stage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pystargz-writer")
-        self._in_flight: list[Future[None]] = []
+        self._in_flight: collections.deque[Future[None]] = collections.deque()
+        self._max_in_flight = workers + 1
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Appends uncompressed bytes to the member being built."""
@@ -131,30 +140,28 @@ class _Members:
         if self._queued_bytes >= self._batch_bytes:
             self.flush()
 
-    def next_member(self) -> int:
-        """Closes the current member; returns the index of the member that starts now."""
-        self.close_member()
-        return self.count
-
     def start_chunk(self, new_member: bool) -> tuple[int, int]:
         """Every chunk starts a member here: ``(its index, innerOffset 0)`` (see :class:`PackedMembers`)."""
-        return self.next_member(), 0
+        self.close_member()
+        return self.count, 0
 
     def flush(self, *, wait: bool = False) -> None:
-        """Hands the queued members to the stage; waits for it to finish all batches with ``wait``."""
+        """Starts compressing the queued members; with ``wait``, returns once every batch is written."""
         if self._queued:
-            self._in_flight.append(self._stage.submit(self._hash_compress_write, self._queued))
+            pieces = self._queued
+            members = self._deflaters.submit(self._backend.compress_batch, pieces, self._level)
+            self._in_flight.append(self._stage.submit(self._hash_and_write, pieces, members))
             self._queued = []
             self._queued_bytes = 0
-        while len(self._in_flight) > (0 if wait else 1):
-            self._in_flight.pop(0).result()
+        while len(self._in_flight) > (0 if wait else self._max_in_flight):
+            self._in_flight.popleft().result()
 
-    def _hash_compress_write(self, pieces: list[bytearray]) -> None:
+    def _hash_and_write(self, pieces: list[bytearray], compressed: Future[list[bytes]]) -> None:
         """The stage's work for one batch; batches run one after another, so order holds."""
         for piece in pieces:
             self.diff_hash.update(piece)
             self.uncompressed_size += len(piece)
-        members = compress_parallel(self._backend, pieces, self._level, self._workers)
+        members = compressed.result()
         position = self.size
         for member in members:
             self.offsets.append(position)
@@ -162,8 +169,9 @@ class _Members:
         self.write_raw(b"".join(members))
 
     def shutdown(self) -> None:
-        """Stops the compression stage (after an error, without waiting for a batch in flight)."""
+        """Stops the threads (after an error, without waiting for batches not started)."""
         self._stage.shutdown(wait=True, cancel_futures=True)
+        self._deflaters.shutdown(wait=True, cancel_futures=True)
 
     def write_raw(self, data: bytes) -> None:
         """Writes already compressed bytes (the footer) straight to the blob."""
@@ -218,8 +226,7 @@ class StargzWriter:
             else:
                 check_level(compression_level, self._backend.max_level)
                 threads = max(1, workers or os.cpu_count() or 1)
-                batch = threads * max(chunk_size, 1 << 20) * 2
-                self._members = _Members(self._dst, self._backend, compression_level, threads, batch)
+                self._members = _Members(self._dst, self._backend, compression_level, threads, BATCH_BYTES)
         except ValueError:
             if self._owns_dst:
                 self._dst.close()
