@@ -185,38 +185,39 @@ def _encode_xattrs(xattrs: dict[str, bytes]) -> dict[str, str]:
 
 # ---- Go-compatible JSON text ----
 
-# Sorted dict keys: Go writes a map's keys (the xattrs) in order.
-_ENTRIES_ENCODER = msgspec.json.Encoder(order="deterministic")
+# Sorted dict keys: Go writes a map's keys (the xattrs) in order; struct fields keep theirs.
+_DOCUMENT_ENCODER = msgspec.json.Encoder(order="deterministic")
 # What Go's encoder writes differently from msgspec's: any escape (Go escapes the HTML
 # characters and U+2028/U+2029, and spells some control characters differently).
 _ESCAPED_BY_GO = (b"\\", b"<", b">", b"&", "\u2028".encode(), "\u2029".encode())
-# How deep msgspec's indented entries list nests: entry, field, xattr.
-_ENTRIES_DEPTH = 3
+# While indenting, the spaces strings hold are DEL (which the compact JSON then lacks): after
+# formatting, spaces are indentation (to tabs) or follow a key's colon, DEL is a string's space.
+_MARK = b"\x7f"
+_TABS_FOR_SPACES = bytes.maketrans(b" " + _MARK, b"\t ")
 
 
 def _indented_go_json(toc: TOC) -> bytes | None:
     """Go's MarshalIndent text made by msgspec, when no string in the TOC needs an escape.
 
-    msgspec encodes the entries (leaving zero values out, as Go's
-    ``omitempty``), its formatter indents them one space per level, and the
-    spaces become the tabs Go writes, one level deeper inside the document.
-    A newline in the JSON is always followed by indentation only, since
-    strings hold no raw newline.  None when Go's bytes could differ: any
-    escape, lone surrogates, no entries; :func:`_go_json` writes those.
+    msgspec encodes the document (entries leave out their zero values, as
+    Go's ``omitempty``), its formatter indents it one space per level, and
+    the spaces become the tabs Go writes: strings' own spaces are marked
+    first (see ``_MARK``), so that every other space is indentation or
+    follows a key's colon.  None when Go's bytes could differ: any escape,
+    lone surrogates, no entries; :func:`_go_json` writes those.
     """
     if not toc.entries:
         return None
     try:
-        compact = _ENTRIES_ENCODER.encode(toc.entries)
+        compact = _DOCUMENT_ENCODER.encode(_Document(version=toc.version, entries=toc.entries))
     except (msgspec.EncodeError, UnicodeEncodeError):
         return None
     if any(token in compact for token in _ESCAPED_BY_GO):
         return None
-    text = msgspec.json.format(compact, indent=1)
-    for depth in range(_ENTRIES_DEPTH, 0, -1):
-        text = text.replace(b"\n" + b" " * depth, b"\n" + b"\t" * (depth + 1))
-    entries = text[:-1] + b"\t]"  # the closing bracket, not indented by msgspec
-    return b'{\n\t"version": %d,\n\t"entries": %s\n}' % (toc.version, entries)
+    if _MARK in compact:
+        return None
+    text = msgspec.json.format(compact.replace(b" ", _MARK), indent=1)
+    return text.translate(_TABS_FOR_SPACES).replace(b":\t", b": ")
 
 
 _GO_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
