@@ -99,8 +99,8 @@ class _Members:
     Each batch (about ``batch_bytes`` of members) is compressed whole by one of
     ``workers`` threads, several batches at once, while the caller prepares the
     next; a "stage" thread takes the batches in order, hashes them (DiffID),
-    waits for their members and writes them.  No thread waits for another to
-    finish a batch before starting the next, and at most ``workers + 2``
+    waits for their members and writes them.  A compressing thread never waits
+    for the others before taking the next batch, and at most ``workers + 2``
     batches are in memory.  Offsets of members are known only once their
     batch is written, so TOC entries refer to members by index until the
     writer resolves them at close (after :meth:`flush` with ``wait``).
@@ -355,8 +355,7 @@ class StargzWriter:
         if size <= self.chunk_size:
             self._add_one_chunk(entry, fileobj, size, landmark=landmark)
             return
-        # One hash pass per byte: a single-chunk file's digest is its chunk's digest.
-        whole = hashlib.sha256()
+        whole = hashlib.sha256()  # the file's digest, chunk by chunk
         first = entry
         written = 0
         while written < size:
@@ -386,10 +385,10 @@ class StargzWriter:
             data: bytes | memoryview = fileobj[:size]
         else:
             data = _read_exactly(fileobj, size, entry.name)
-        member, entry.inner_offset = self._members.start_chunk(new_member=landmark)
         members = self._members
+        member, entry.inner_offset = members.start_chunk(new_member=landmark)
         members.write(data)
-        entry.digest = _sha256(data)
+        entry.digest = _sha256(data)  # one hash pass: the chunk's digest is the file's
         if self.layout is Layout.ESTARGZ:
             entry.chunk_digest = entry.digest
         if size == self.chunk_size:
