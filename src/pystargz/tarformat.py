@@ -72,12 +72,16 @@ class Scanned(NamedTuple):
 # ---- reading ----
 
 
-def scan(buffer: bytes | memoryview, start: int = 0) -> list[Scanned] | None:
+def scan(
+    buffer: bytes | memoryview, start: int = 0, moved_to: Callable[[int], None] | None = None
+) -> list[Scanned] | None:
     """Every member of the tar in ``buffer`` from ``start``, as tarfile would read them; None: use tarfile.
 
     Like tarfile, the members end at the first zero block.  None means the
     tar holds something outside the common cases, or ends without its
     end-of-archive block: tarfile then reads it (or reports what is wrong).
+    ``moved_to(position)`` is called as the scan moves on (a mapping can let
+    go of the pages behind it).
     """
     with memoryview(buffer) as view:
         members: list[Scanned] = []
@@ -92,6 +96,8 @@ def scan(buffer: bytes | memoryview, start: int = 0) -> list[Scanned] | None:
                 return None
             scanned, position = member
             members.append(scanned)
+            if moved_to is not None:
+                moved_to(position)
 
 
 def _member_at(view: memoryview, offset: int) -> tuple[Scanned, int] | None:

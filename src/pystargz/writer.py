@@ -620,28 +620,29 @@ class _TarInput:
     scanner leaves to tarfile, are read with tarfile and file reads.
     """
 
-    def __init__(self, members: list[Scanned], plain: BinaryIO, view: memoryview | None) -> None:
+    def __init__(self, members: list[Scanned], plain: BinaryIO, mapped: _Mapped | None) -> None:
         self.members = members
         self._plain = plain
-        self._view = view
+        self._mapped = mapped
 
     def content(self, info: tarfile.TarInfo) -> _Content | None:
         """A regular file's data: its bytes in the mapping, or the input positioned at them."""
         if not info.isreg():
             return None
-        if self._view is not None:
-            return self._view[info.offset_data : info.offset_data + info.size]
+        if self._mapped is not None:
+            self._mapped.let_go(info.offset_data)
+            return self._mapped.view[info.offset_data : info.offset_data + info.size]
         self._plain.seek(info.offset_data)
         return self._plain
 
 
 @contextlib.contextmanager
 def _tar_input(src: str | os.PathLike[str] | BinaryIO) -> Iterator[_TarInput]:
-    with _plain_tar(src) as plain, _mapped(plain) as view:
+    with _plain_tar(src) as plain, _mapped(plain) as mapped:
         start = plain.tell()
-        members = tarformat.scan(view, start) if view is not None else None
+        members = tarformat.scan(mapped.view, start, mapped.let_go) if mapped is not None else None
         if members is not None:
-            yield _TarInput(members, plain, view)
+            yield _TarInput(members, plain, mapped)
             return
         with tarfile.open(fileobj=plain, mode="r:") as tar:
             infos = list(_members(tar))
@@ -651,14 +652,37 @@ def _tar_input(src: str | os.PathLike[str] | BinaryIO) -> Iterator[_TarInput]:
 # Plain tars that are these (files on disk, spooled or not) can be mapped; fileno() of other
 # file objects may be that of something else (a GzipFile's is its compressed file's).
 _MAPPABLE = (io.FileIO, io.BufferedReader, io.BufferedRandom)
+# A mapping lets go of the pages it has read once reading is this far past them.
+LET_GO_BYTES = 16 << 20
+
+
+class _Mapped:
+    """A plain tar as a read-only view, without copying it.
+
+    A mapped file's pages count in the process's memory until let go: the
+    reader lets go of those behind it as it moves on (they stay in the page
+    cache), so that memory does not grow with the layer.
+    """
+
+    def __init__(self, view: memoryview, mapping: mmap.mmap | None) -> None:
+        self.view = view
+        self._mapping = mapping if hasattr(mmap, "MADV_DONTNEED") else None
+        self._let_go_at = 0
+
+    def let_go(self, position: int) -> None:
+        """Reading has moved to ``position``: the pages before it may go (every LET_GO_BYTES)."""
+        if self._mapping is None or abs(position - self._let_go_at) < LET_GO_BYTES:
+            return
+        self._mapping.madvise(mmap.MADV_DONTNEED, 0, position - position % mmap.PAGESIZE)
+        self._let_go_at = position
 
 
 @contextlib.contextmanager
-def _mapped(plain: BinaryIO) -> Iterator[memoryview | None]:
+def _mapped(plain: BinaryIO) -> Iterator[_Mapped | None]:
     """The whole input as a read-only view without copying it: an mmap, or a BytesIO's buffer."""
     if isinstance(plain, io.BytesIO):
         with plain.getbuffer() as view:
-            yield view
+            yield _Mapped(view, None)
         return
     if not isinstance(plain, _MAPPABLE):
         yield None
@@ -670,7 +694,7 @@ def _mapped(plain: BinaryIO) -> Iterator[memoryview | None]:
         return
     view = memoryview(mapping)
     try:
-        yield view
+        yield _Mapped(view, mapping)
     finally:
         view.release()
         with contextlib.suppress(BufferError):
