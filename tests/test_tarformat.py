@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import pystargz
-from pystargz import tarformat
+from pystargz import tarformat, writer
 from pystargz.writer import _raw_name
 from tests.vectors import DATA
 
@@ -364,3 +364,27 @@ def test_pax_record_lengths_count_their_own_digits() -> None:
         info = tarfile.TarInfo("a")
         info.pax_headers = {"comment": "x" * value_length}
         assert tarformat.header_bytes(info) == tobuf(info), value_length
+
+
+def test_letting_go_of_mapped_pages_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages let go behind the reader (and read again for prioritized files) give the same blob."""
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes((DATA / "up_tree300.tar").read_bytes())
+    with tarfile.open(layer) as tar:
+        names = [info.name for info in tar if info.isreg()]
+    options: dict[str, Any] = {"chunk_size": 4096, "prioritized_files": names[-3:]}
+    unmapped = io.BytesIO()
+    pystargz.build(io.BufferedReader(Unmapped(layer.read_bytes())), unmapped, **options)
+    monkeypatch.setattr(writer, "LET_GO_BYTES", 1)  # let go at every step
+    positions: list[int] = []
+    let_go = writer._Mapped.let_go
+
+    def counting(self: writer._Mapped, position: int) -> None:
+        positions.append(position)
+        let_go(self, position)
+
+    monkeypatch.setattr(writer._Mapped, "let_go", counting)
+    mapped = tmp_path / "mapped.esgz"
+    pystargz.build(layer, mapped, **options)
+    assert mapped.read_bytes() == unmapped.getvalue()
+    assert len(positions) > 300
