@@ -7,9 +7,12 @@ member and the footer follows.  :func:`build` is the Go ``Build``: it reads a
 whole tar layer, keeps the last entry of each name, puts prioritized files
 first and adds the landmark file.
 
-Members are independent, so they are compressed on all cores a batch at a
-time (memory stays O(chunk size x workers)); the bytes written do not depend
-on the number of workers, unlike Go's Build, which splits the layer by CPU count.
+Members are independent, so they are compressed on all cores, in batches
+several at once (memory stays O(max(chunk size, batch) x workers)); the bytes
+written do not depend on the number of workers, unlike Go's Build, which
+splits the layer by CPU count.  A plain tar file is memory-mapped and its
+headers read and written by :mod:`pystargz.tarformat` (tarfile's results,
+without its per-member cost).
 
 With ``min_chunk_size`` small files share members (``innerOffset``), as in
 Go's ``WithMinChunkSize``; :mod:`pystargz.packing` compresses those
