@@ -36,12 +36,14 @@ INT64_MAX = (1 << 63) - 1
 Count = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 
 
-class TOCEntry(msgspec.Struct, kw_only=True, gc=False):
+class TOCEntry(msgspec.Struct, kw_only=True, gc=False, omit_defaults=True):
     """One TOC entry as stored; zero values mean "absent", as Go's ``omitempty`` does.
 
     Attributes are in the order of the Go struct, which is the order Go writes
     them in; each carries its JSON key.  ``gc=False``: entries hold only
     strings, numbers and a dict of bytes, so they cannot form cycles.
+    ``omit_defaults``: encoded by msgspec (:meth:`TOC.to_json`), an entry
+    leaves out its zero values as Go does.
     """
 
     name: str
@@ -138,6 +140,9 @@ class TOC:
 
     def to_json(self) -> bytes:
         """Go's ``json.MarshalIndent(toc, "", "\\t")``, byte for byte."""
+        fast = _indented_go_json(self)
+        if fast is not None:
+            return fast
         return _go_json(self.to_dict(), "").encode("utf-8")
 
     @classmethod
@@ -205,6 +210,41 @@ def _encode_xattrs(xattrs: dict[str, bytes]) -> dict[str, str]:
 
 
 # ---- Go-compatible JSON text ----
+
+# Sorted dict keys: Go writes a map's keys (the xattrs) in order; struct fields keep theirs.
+_DOCUMENT_ENCODER = msgspec.json.Encoder(order="deterministic")
+# What Go's encoder writes differently from msgspec's: any escape (Go escapes the HTML
+# characters and U+2028/U+2029, and spells some control characters differently).
+_ESCAPED_BY_GO = (b"\\", b"<", b">", b"&", "\u2028".encode(), "\u2029".encode())
+# While indenting, the spaces strings hold are DEL (which the compact JSON then lacks): after
+# formatting, spaces are indentation (to tabs) or follow a key's colon, DEL is a string's space.
+_MARK = b"\x7f"
+_TABS_FOR_SPACES = bytes.maketrans(b" " + _MARK, b"\t ")
+
+
+def _indented_go_json(toc: TOC) -> bytes | None:
+    """Go's MarshalIndent text made by msgspec, when no string in the TOC needs an escape.
+
+    msgspec encodes the document (entries leave out their zero values, as
+    Go's ``omitempty``), its formatter indents it one space per level, and
+    the spaces become the tabs Go writes: strings' own spaces are marked
+    first (see ``_MARK``), so that every other space is indentation or
+    follows a key's colon.  None when Go's bytes could differ: any escape,
+    lone surrogates, no entries; :func:`_go_json` writes those.
+    """
+    if not toc.entries:
+        return None
+    try:
+        compact = _DOCUMENT_ENCODER.encode(_Document(version=toc.version, entries=toc.entries))
+    except (msgspec.EncodeError, UnicodeEncodeError):
+        return None
+    if any(token in compact for token in _ESCAPED_BY_GO):
+        return None
+    if _MARK in compact:
+        return None
+    text = msgspec.json.format(compact.replace(b" ", _MARK), indent=1)
+    return text.translate(_TABS_FOR_SPACES).replace(b":\t", b": ")
+
 
 _GO_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
 _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}

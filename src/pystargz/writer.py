@@ -7,9 +7,12 @@ member and the footer follows.  :func:`build` is the Go ``Build``: it reads a
 whole tar layer, keeps the last entry of each name, puts prioritized files
 first and adds the landmark file.
 
-Members are independent, so they are compressed on all cores a batch at a
-time (memory stays O(chunk size x workers)); the bytes written do not depend
-on the number of workers, unlike Go's Build, which splits the layer by CPU count.
+Members are independent, so they are compressed on all cores, in batches
+several at once (memory stays O(max(chunk size, batch) x workers)); the bytes
+written do not depend on the number of workers, unlike Go's Build, which
+splits the layer by CPU count.  A plain tar file is memory-mapped and its
+headers read and written by :mod:`pystargz.tarformat` (tarfile's results,
+without its per-member cost).
 
 With ``min_chunk_size`` small files share members (``innerOffset``), as in
 Go's ``WithMinChunkSize``; :mod:`pystargz.packing` compresses those
@@ -18,10 +21,13 @@ sequentially, because where a member ends depends on its compressed size.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
+import mmap
 import os
 import shutil
 import tarfile
@@ -29,8 +35,9 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import BinaryIO, Literal, cast
+from typing import BinaryIO, Literal, TypeAlias, cast
 
+from pystargz import tarformat
 from pystargz.compression import Backend, compress_parallel, get_backend
 from pystargz.compression.base import check_level
 from pystargz.compression.zstd import ZstdBackend
@@ -39,6 +46,7 @@ from pystargz.footer import Layout, build_footer
 from pystargz.lossless import RawTar
 from pystargz.members import TAR_TYPES, clean_name
 from pystargz.packing import PackedMembers
+from pystargz.tarformat import Scanned
 from pystargz.toc import (
     LANDMARK_CONTENTS,
     NO_PREFETCH_LANDMARK,
@@ -54,6 +62,10 @@ from pystargz.zstdchunked import write_toc_and_footer
 DEFAULT_CHUNK_SIZE = 4 << 20
 # libdeflate level 6 makes blobs no larger than Go's gzip level 9, several times faster.
 DEFAULT_LEVEL = 6
+# Members are compressed in batches of about this many bytes (or of one larger chunk): small
+# enough that compression starts early and ends soon after the last entry, big enough that
+# handing a batch to a thread costs nothing.
+BATCH_BYTES = 2 << 20
 ANNOTATION_TOC_DIGEST = "containerd.io/snapshot/stargz/toc.digest"
 ANNOTATION_UNCOMPRESSED_SIZE = "io.containers.estargz.uncompressed-size"
 BLOCK = tarfile.BLOCKSIZE
@@ -62,6 +74,11 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 XATTR_PREFIX = "SCHILY.xattr."
 Format = Literal["estargz", "stargz", "zstdchunked"]
 _LAYOUTS = {"estargz": Layout.ESTARGZ, "stargz": Layout.LEGACY, "zstdchunked": Layout.ZSTD_CHUNKED}
+EMPTY_DIGEST = "sha256:" + hashlib.sha256(b"").hexdigest()
+# The zero bytes that pad a file's data to a whole tar block, by count.
+_PADDING = [bytes(count) for count in range(BLOCK)]
+# Where a regular file's data comes from: a file positioned at it, or its bytes.
+_Content: TypeAlias = "BinaryIO | memoryview"
 
 
 class BuildError(StargzError):
@@ -91,18 +108,20 @@ class BuildResult:
 
 
 class _Members:
-    """Gzip members in blob order: collects their uncompressed bytes, compresses in batches.
+    """Gzip members in blob order: collects their uncompressed bytes, compresses them in batches.
 
-    A single "stage" thread takes batches in order and hashes, compresses (on
-    all cores) and writes each, while the caller prepares the next; at most
-    two batches are in memory.  Offsets of members are known only once their
+    Each batch (about ``batch_bytes`` of members) is compressed whole by one of
+    ``workers`` threads, several batches at once, while the caller prepares the
+    next; a "stage" thread takes the batches in order, hashes them (DiffID),
+    waits for their members and writes them.  A compressing thread never waits
+    for the others before taking the next batch, and at most ``workers + 2``
+    batches are in memory.  Offsets of members are known only once their
     batch is written, so TOC entries refer to members by index until the
     writer resolves them at close (after :meth:`flush` with ``wait``).
     """
 
     def __init__(self, out: BinaryIO, backend: Backend, level: int, workers: int, batch_bytes: int) -> None:
         self._out = out
-        self._workers = workers
         self._backend = backend
         self._level = level
         self._batch_bytes = batch_bytes
@@ -115,8 +134,10 @@ class _Members:
         self.uncompressed_size = 0
         self.diff_hash = hashlib.sha256()
         self.blob_hash = hashlib.sha256()
+        self._deflaters = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pystargz-deflate")
         self._stage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pystargz-writer")
-        self._in_flight: list[Future[None]] = []
+        self._in_flight: collections.deque[Future[None]] = collections.deque()
+        self._max_in_flight = workers + 1
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Appends uncompressed bytes to the member being built."""
@@ -133,30 +154,28 @@ class _Members:
         if self._queued_bytes >= self._batch_bytes:
             self.flush()
 
-    def next_member(self) -> int:
-        """Closes the current member; returns the index of the member that starts now."""
-        self.close_member()
-        return self.count
-
     def start_chunk(self, new_member: bool) -> tuple[int, int]:
         """Every chunk starts a member here: ``(its index, innerOffset 0)`` (see :class:`PackedMembers`)."""
-        return self.next_member(), 0
+        self.close_member()
+        return self.count, 0
 
     def flush(self, *, wait: bool = False) -> None:
-        """Hands the queued members to the stage; waits for it to finish all batches with ``wait``."""
+        """Starts compressing the queued members; with ``wait``, returns once every batch is written."""
         if self._queued:
-            self._in_flight.append(self._stage.submit(self._hash_compress_write, self._queued))
+            pieces = self._queued
+            members = self._deflaters.submit(self._backend.compress_batch, pieces, self._level)
+            self._in_flight.append(self._stage.submit(self._hash_and_write, pieces, members))
             self._queued = []
             self._queued_bytes = 0
-        while len(self._in_flight) > (0 if wait else 1):
-            self._in_flight.pop(0).result()
+        while len(self._in_flight) > (0 if wait else self._max_in_flight):
+            self._in_flight.popleft().result()
 
-    def _hash_compress_write(self, pieces: list[bytearray]) -> None:
+    def _hash_and_write(self, pieces: list[bytearray], compressed: Future[list[bytes]]) -> None:
         """The stage's work for one batch; batches run one after another, so order holds."""
         for piece in pieces:
             self.diff_hash.update(piece)
             self.uncompressed_size += len(piece)
-        members = compress_parallel(self._backend, pieces, self._level, self._workers)
+        members = compressed.result()
         position = self.size
         for member in members:
             self.offsets.append(position)
@@ -164,22 +183,15 @@ class _Members:
         self.write_raw(b"".join(members))
 
     def shutdown(self) -> None:
-        """Stops the compression stage (after an error, without waiting for a batch in flight)."""
+        """Stops the threads (after an error, without waiting for batches not started)."""
         self._stage.shutdown(wait=True, cancel_futures=True)
+        self._deflaters.shutdown(wait=True, cancel_futures=True)
 
     def write_raw(self, data: bytes) -> None:
         """Writes already compressed bytes (the footer) straight to the blob."""
         self._out.write(data)
         self.blob_hash.update(data)
         self.size += len(data)
-
-
-@dataclasses.dataclass
-class _PendingEntry:
-    """A TOC entry whose ``offset`` waits for its member to be compressed."""
-
-    entry: TOCEntry
-    member: int | None = None
 
 
 class StargzWriter:
@@ -234,13 +246,15 @@ class StargzWriter:
             else:
                 check_level(compression_level, self._backend.max_level)
                 threads = max(1, workers or os.cpu_count() or 1)
-                batch = threads * max(chunk_size, 1 << 20) * 2
-                self._members = _Members(self._dst, self._backend, compression_level, threads, batch)
+                self._members = _Members(self._dst, self._backend, compression_level, threads, BATCH_BYTES)
         except ValueError:
             if self._owns_dst:
                 self._dst.close()
             raise
-        self._entries: list[_PendingEntry] = []
+        # TOC entries, and for each the index of the member its data starts in (-1: no data):
+        # its offset is known once that member is compressed.
+        self._entries: list[TOCEntry] = []
+        self._entry_members: list[int] = []
         self._last_uname: dict[int, str] = {}
         self._last_gname: dict[int, str] = {}
         self._result: BuildResult | None = None
@@ -276,7 +290,7 @@ class StargzWriter:
     def _add_entry(
         self,
         tarinfo: tarfile.TarInfo,
-        fileobj: BinaryIO | None,
+        fileobj: _Content | None,
         toc_name: str | None,
         *,
         landmark: bool,
@@ -284,6 +298,8 @@ class StargzWriter:
     ) -> None:
         """Adds one entry; a ``landmark``'s data always opens a new member (Go's Build does so).
 
+        The data comes from a file or, when the input tar is mapped, is the
+        entry's bytes in the mapping (no read, no copy until its member is built).
         ``raw_header`` is the input's own bytes before the data (lossless
         mode): written instead of a new header, and the padding after the data
         comes with the next entry's raw bytes.
@@ -297,8 +313,9 @@ class StargzWriter:
         self._members.write(_header_bytes(tarinfo) if raw_header is None else raw_header)
         if kind != "reg" or tarinfo.size == 0:
             if kind == "reg":
-                entry.digest = _sha256(b"")
-            self._entries.append(_PendingEntry(entry))
+                entry.digest = EMPTY_DIGEST
+            self._entries.append(entry)
+            self._entry_members.append(-1)
             return
         if fileobj is None:
             raise ValueError(f"{tarinfo.name!r}: a regular file of {tarinfo.size} bytes needs a fileobj")
@@ -331,17 +348,15 @@ class StargzWriter:
         (:func:`pystargz.unpack` gives it back).  An input that holds a TOC
         entry is refused then, since dropping it would lose bytes.
         """
-        with _plain_tar(src) as plain, tarfile.open(fileobj=plain, mode="r:") as tar:
-            raw = RawTar(plain) if lossless else None
-            for info in _members(tar):
-                name = _raw_name(plain, info)
-                if raw is None:
-                    self.addfile(info, _data_of(plain, info), toc_name=name)
-                    continue
-                if clean_name(name) == TOC_TAR_NAME:
-                    raise BuildError(f"{name!r}: the input holds a TOC already; unpack it first (lossless)")
-                header = raw.before_data(info)
-                self._add_entry(info, _data_of(plain, info), name, landmark=False, raw_header=header)
+        with _tar_input(src) as layer:
+            raw = RawTar(layer.plain) if lossless else None
+            for info, name in layer.members:
+                header = None
+                if raw is not None:
+                    if clean_name(name) == TOC_TAR_NAME:
+                        raise BuildError(f"{name!r}: the input holds a TOC already; unpack it first")
+                    header = raw.before_data(info)
+                self._add_entry(info, layer.content(info), name, landmark=False, raw_header=header)
             if raw is not None:
                 self._members.write(raw.rest())
 
@@ -356,10 +371,14 @@ class StargzWriter:
     # ---- internals ----
 
     def _toc_entry(self, info: tarfile.TarInfo, kind: EntryType, name: str) -> TOCEntry:
+        try:
+            modtime = _modtime(info.mtime)
+        except ValueError as exc:
+            raise BuildError(f"{name!r}: {exc}") from None
         entry = TOCEntry(
             name=name,
             type=kind,
-            modtime=format_modtime(info.mtime),
+            modtime=modtime,
             mode=info.mode,
             uid=info.uid,
             gid=info.gid,
@@ -376,35 +395,57 @@ class StargzWriter:
         return entry
 
     def _add_data(
-        self, entry: TOCEntry, fileobj: BinaryIO, size: int, *, landmark: bool, pad: bool = True
+        self, entry: TOCEntry, fileobj: _Content, size: int, *, landmark: bool, pad: bool = True
     ) -> None:
         """Each chunk starts a member (or packs into one); tar padding stays in the last chunk's member."""
-        # One hash pass per byte: a single-chunk file's digest is its chunk's digest.
-        whole = hashlib.sha256() if size > self.chunk_size else None
+        if size <= self.chunk_size:
+            self._add_one_chunk(entry, fileobj, size, landmark=landmark, pad=pad)
+            return
+        whole = hashlib.sha256()  # the file's digest, chunk by chunk
         first = entry
         written = 0
-        chunk_digest = ""
         while written < size:
             step = min(self.chunk_size, size - written)
-            data = _read_exactly(fileobj, step, entry.name)
+            if isinstance(fileobj, memoryview):
+                data: bytes | memoryview = fileobj[written : written + step]
+            else:
+                data = _read_exactly(fileobj, step, entry.name)
             member, entry.inner_offset = self._members.start_chunk(new_member=landmark)
             self._members.write(data)
-            if whole is not None:
-                whole.update(data)
-            if whole is None or self.layout is not Layout.LEGACY:
-                chunk_digest = _sha256(data)
+            whole.update(data)
             # Go records chunkSize on every full-size chunk, the last one included.
             entry.chunk_size = step if step == self.chunk_size else 0
             entry.chunk_offset = written
             if self.layout is not Layout.LEGACY:
-                entry.chunk_digest = chunk_digest
-            self._entries.append(_PendingEntry(entry, member))
+                entry.chunk_digest = _sha256(data)
+            self._entries.append(entry)
+            self._entry_members.append(member)
             written += step
             entry = TOCEntry(name=first.name, type="chunk")
-        first.digest = chunk_digest if whole is None else "sha256:" + whole.hexdigest()
-        padding = -size % BLOCK
-        if padding and pad:
-            self._members.write(bytes(padding))
+        first.digest = "sha256:" + whole.hexdigest()
+        if pad:
+            self._members.write(_PADDING[-size % BLOCK])
+
+    def _add_one_chunk(
+        self, entry: TOCEntry, fileobj: _Content, size: int, *, landmark: bool, pad: bool
+    ) -> None:
+        """The usual file: one chunk, whose digest is the file's."""
+        if isinstance(fileobj, memoryview):
+            data: bytes | memoryview = fileobj[:size]
+        else:
+            data = _read_exactly(fileobj, size, entry.name)
+        members = self._members
+        member, entry.inner_offset = members.start_chunk(new_member=landmark)
+        members.write(data)
+        entry.digest = _sha256(data)  # one hash pass: the chunk's digest is the file's
+        if self.layout is not Layout.LEGACY:
+            entry.chunk_digest = entry.digest
+        if size == self.chunk_size:
+            entry.chunk_size = size
+        self._entries.append(entry)
+        self._entry_members.append(member)
+        if pad:
+            members.write(_PADDING[-size % BLOCK])
 
     def close(self) -> BuildResult:
         """Writes the TOC member and the footer; returns what the blob is."""
@@ -414,7 +455,11 @@ class StargzWriter:
         members.close_member()
         members.flush(wait=True)
         members.shutdown()
-        toc = TOC(entries=[self._resolved(p) for p in self._entries], entries_null=not self._entries)
+        offsets = members.offsets
+        for entry, member in zip(self._entries, self._entry_members, strict=True):
+            if member >= 0:
+                entry.offset = offsets[member]
+        toc = TOC(entries=self._entries, entries_null=not self._entries)
         toc_json = toc.to_json()
         layout_annotations, toc_blob = self._write_toc(toc_json)
         self._dst.flush()
@@ -457,11 +502,6 @@ class StargzWriter:
         members.write_raw(build_footer(toc_offset, self.layout))
         return {}, None
 
-    def _resolved(self, pending: _PendingEntry) -> TOCEntry:
-        if pending.member is not None:
-            pending.entry.offset = self._members.offsets[pending.member]
-        return pending.entry
-
 
 # ---- build ----
 
@@ -498,8 +538,8 @@ def build(
     :class:`StargzWriter`); the landmark always opens a new member, so the
     files after it pack into the landmark's member.
     """
-    with _plain_tar(src) as plain, tarfile.open(fileobj=plain, mode="r:") as tar:
-        entries = _last_of_each_name(plain, _members(tar))
+    with _tar_input(src) as layer:
+        entries = _last_of_each_name(layer.members)
         ordered, missing = _prioritize(entries, prioritized_files)
         if missing and not allow_missing_prioritized:
             raise BuildError(f"prioritized file {missing[0]!r} is not in the layer")
@@ -518,13 +558,13 @@ def build(
             if format != "stargz" and not prioritized_files:
                 writer.add_landmark(NO_PREFETCH_LANDMARK)
             for done, item in enumerate(first, 1):
-                writer.addfile(item.info, _data_of(plain, item.info), toc_name=item.raw_name)
+                writer._add_entry(item.info, layer.content(item.info), item.raw_name, landmark=False)
                 if progress is not None:
                     progress(done, len(ordered))
             if format != "stargz" and prioritized_files:
                 writer.add_landmark(PREFETCH_LANDMARK)
             for done, item in enumerate(rest, len(first) + 1):
-                writer.addfile(item.info, _data_of(plain, item.info), toc_name=item.raw_name)
+                writer._add_entry(item.info, layer.content(item.info), item.raw_name, landmark=False)
                 if progress is not None:
                     progress(done, len(ordered))
             return writer.close()
@@ -537,12 +577,11 @@ class _Item:
     prioritized: bool = False
 
 
-def _last_of_each_name(plain: BinaryIO, infos: Iterable[tarfile.TarInfo]) -> dict[str, _Item]:
+def _last_of_each_name(members: Iterable[Scanned]) -> dict[str, _Item]:
     """Entries by cleaned name, the last one winning at its own position; landmarks dropped."""
     entries: dict[str, _Item] = {}
-    for info in infos:
-        raw = _raw_name(plain, info)
-        key = clean_name(raw)
+    for info, raw in members:
+        key = clean_name(raw.rstrip("/"))  # the same name, but clean_name's fast path takes it
         if key in (PREFETCH_LANDMARK, NO_PREFETCH_LANDMARK):
             continue
         entries.pop(key, None)
@@ -644,6 +683,102 @@ def _zstd_reader(raw: BinaryIO) -> BinaryIO:
     return cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(raw))
 
 
+class _TarInput:
+    """A plain tar's members, in order, each with its name as spelled, and their data.
+
+    Mapped tars (files, in-memory buffers) are scanned by :mod:`pystargz.tarformat`
+    and their data served as views into the mapping; others, and tars the
+    scanner leaves to tarfile, are read with tarfile and file reads.
+    """
+
+    def __init__(self, members: list[Scanned], plain: BinaryIO, mapped: _Mapped | None) -> None:
+        self.members = members
+        self._plain = plain
+        self._mapped = mapped
+
+    @property
+    def plain(self) -> BinaryIO:
+        """The plain tar itself (lossless appends copy its bytes around the data)."""
+        return self._plain
+
+    def content(self, info: tarfile.TarInfo) -> _Content | None:
+        """A regular file's data: its bytes in the mapping, or the input positioned at them."""
+        if not info.isreg():
+            return None
+        if self._mapped is not None:
+            self._mapped.let_go(info.offset_data)
+            return self._mapped.view[info.offset_data : info.offset_data + info.size]
+        self._plain.seek(info.offset_data)
+        return self._plain
+
+
+@contextlib.contextmanager
+def _tar_input(src: str | os.PathLike[str] | BinaryIO) -> Iterator[_TarInput]:
+    with _plain_tar(src) as plain, _mapped(plain) as mapped:
+        start = plain.tell()
+        members = tarformat.scan(mapped.view, start, mapped.let_go) if mapped is not None else None
+        if members is not None:
+            yield _TarInput(members, plain, mapped)
+            return
+        with tarfile.open(fileobj=plain, mode="r:") as tar:
+            infos = list(_members(tar))
+        yield _TarInput([Scanned(info, _raw_name(plain, info)) for info in infos], plain, None)
+
+
+# Plain tars that are these (files on disk, spooled or not) can be mapped; fileno() of other
+# file objects may be that of something else (a GzipFile's is its compressed file's).
+_MAPPABLE = (io.FileIO, io.BufferedReader, io.BufferedRandom)
+# A mapping lets go of the pages it has read once reading is this far past them.
+LET_GO_BYTES = 16 << 20
+
+
+class _Mapped:
+    """A plain tar as a read-only view, without copying it.
+
+    A mapped file's pages count in the process's memory until let go: the
+    reader lets go of those behind it as it moves on (they stay in the page
+    cache), so that memory does not grow with the layer.
+    """
+
+    def __init__(self, view: memoryview, mapping: mmap.mmap | None) -> None:
+        self.view = view
+        self._mapping = mapping if hasattr(mmap, "MADV_DONTNEED") else None
+        self._let_go_at = 0
+
+    def let_go(self, position: int) -> None:
+        """Reading has moved to ``position``: the pages before it may go (every LET_GO_BYTES)."""
+        if self._mapping is None or abs(position - self._let_go_at) < LET_GO_BYTES:
+            return
+        self._mapping.madvise(mmap.MADV_DONTNEED, 0, position - position % mmap.PAGESIZE)
+        self._let_go_at = position
+
+
+@contextlib.contextmanager
+def _mapped(plain: BinaryIO) -> Iterator[_Mapped | None]:
+    """The whole input as a read-only view without copying it: an mmap, or a BytesIO's buffer."""
+    if isinstance(plain, io.BytesIO):
+        with plain.getbuffer() as view:
+            yield _Mapped(view, None)
+        return
+    if not isinstance(plain, _MAPPABLE):
+        yield None
+        return
+    try:
+        mapping = mmap.mmap(plain.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # an empty file, a device...
+        yield None
+        return
+    view = memoryview(mapping)
+    try:
+        yield _Mapped(view, mapping)
+    finally:
+        view.release()
+        with contextlib.suppress(BufferError):
+            # A view still held (by a traceback's frames) keeps the mapping open; it is
+            # unmapped when the last one goes.
+            mapping.close()
+
+
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
     try:
         yield from tar
@@ -655,15 +790,17 @@ def _entry_type(info: tarfile.TarInfo) -> EntryType:
     """The TOC type of a tar entry; what Go's writer refuses is refused here too."""
     if info.issparse():
         raise BuildError(f"{info.name!r}: sparse files are not supported (Go refuses them too)")
-    if info.isreg():
-        return "reg"  # tarfile counts the old-style "\0" and contiguous "7" types as regular too
     kind = _KIND_OF_TAR_TYPE.get(info.type)
     if kind is None:
         raise BuildError(f"{info.name!r}: unsupported tar entry type {info.type!r}")
     return kind
 
 
-_KIND_OF_TAR_TYPE: dict[bytes, EntryType] = {flag: kind for kind, flag in TAR_TYPES.items()}
+# tarfile counts the old-style "\0", contiguous "7" and GNU sparse types as regular too (isreg).
+_KIND_OF_TAR_TYPE: dict[bytes, EntryType] = {
+    **{flag: kind for kind, flag in TAR_TYPES.items()},
+    **dict.fromkeys((tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE), "reg"),
+}
 
 
 def _raw_name(plain: BinaryIO, info: tarfile.TarInfo) -> str:
@@ -674,23 +811,14 @@ def _raw_name(plain: BinaryIO, info: tarfile.TarInfo) -> str:
     plain.seek(header_at)
     block = plain.read(BLOCK)
     name = _nts(block[0:100])
-    if block[257:263] == b"ustar\x00":
+    if block[257:263] == tarformat.USTAR_MAGIC:
         prefix = _nts(block[345:500])
         name = f"{prefix}/{name}" if prefix else name
-    if clean_name(name) == clean_name(info.name):
-        return name
-    return info.name + "/" if info.isdir() else info.name  # a GNU long name: slashes as GNU tar writes them
+    return tarformat.raw_name_of(name, info)
 
 
 def _nts(field: bytes) -> str:
     return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-
-
-def _data_of(plain: BinaryIO, info: tarfile.TarInfo) -> BinaryIO | None:
-    if not info.isreg():
-        return None
-    plain.seek(info.offset_data)
-    return plain
 
 
 def _read_exactly(fileobj: BinaryIO, size: int, name: str) -> bytes:
@@ -702,12 +830,14 @@ def _read_exactly(fileobj: BinaryIO, size: int, name: str) -> bytes:
 
 def _header_bytes(info: tarfile.TarInfo) -> bytes:
     try:
-        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        return tarformat.header_bytes(info)
     except (ValueError, OverflowError) as exc:
         raise BuildError(f"{info.name!r}: cannot write its tar header: {exc}") from exc
 
 
 def _xattrs(info: tarfile.TarInfo) -> dict[str, bytes]:
+    if not info.pax_headers:
+        return {}
     return {
         key[len(XATTR_PREFIX) :]: value.encode("utf-8", "surrogateescape")
         for key, value in info.pax_headers.items()
@@ -733,5 +863,9 @@ def _toc_tar(toc_json: bytes) -> bytes:
     return header + toc_json + bytes(-len(toc_json) % BLOCK) + bytes(2 * BLOCK)
 
 
-def _sha256(data: bytes) -> str:
+# A layer's files share few modification times: format each once.
+_modtime = functools.lru_cache(maxsize=4096)(format_modtime)
+
+
+def _sha256(data: bytes | memoryview) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
