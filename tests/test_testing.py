@@ -158,7 +158,7 @@ def test_malformation_classes() -> None:
         "toc_huge_size",
     }
     with pytest.raises(ValueError, match="unknown malformation"):
-        malformed_blobs(kinds=("nonsense",)).example()
+        malformed_blobs(kinds=("nonsense",))
 
 
 def test_import_without_hypothesis_says_what_to_install() -> None:

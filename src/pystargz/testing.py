@@ -529,19 +529,24 @@ MALFORMATIONS: tuple[str, ...] = tuple(_MALFORMERS)
 """The malformation classes :func:`malformed_blobs` draws from."""
 
 
-@st.composite
 def malformed_blobs(
-    draw: st.DrawFn, kinds: tuple[str, ...] = MALFORMATIONS, blobs: st.SearchStrategy[BuiltBlob] | None = None
-) -> Malformation:
+    kinds: tuple[str, ...] = MALFORMATIONS, blobs: st.SearchStrategy[BuiltBlob] | None = None
+) -> st.SearchStrategy[Malformation]:
     """A valid blob (default: :func:`stargz_blobs` of small trees with a non-empty file) damaged one way.
 
-    ``kinds`` restricts the classes drawn from :data:`MALFORMATIONS`.
+    ``kinds`` restricts the classes drawn from :data:`MALFORMATIONS`; an
+    unknown class is a ValueError here, when the strategy is made.
     """
     unknown = set(kinds) - set(_MALFORMERS)
     if unknown:
         raise ValueError(f"unknown malformation classes {sorted(unknown)}; known: {MALFORMATIONS}")
     default = stargz_blobs(tar_layers(max_entries=6, max_file_size=16 << 10, min_data_files=1))
-    original = draw(blobs if blobs is not None else default)
+    return _malformed(kinds, blobs if blobs is not None else default)
+
+
+@st.composite
+def _malformed(draw: st.DrawFn, kinds: tuple[str, ...], blobs: st.SearchStrategy[BuiltBlob]) -> Malformation:
+    original = draw(blobs)
     kind = draw(st.sampled_from(kinds))
     blob, expect, detail = _MALFORMERS[kind](draw, original)
     assume(blob != original.blob)  # a splice can rebuild the blob it cut; that is no malformation
