@@ -315,6 +315,15 @@ def test_unsupported_entries_are_refused(tmp_path: Path) -> None:
         pystargz.build(tar, tmp_path / "x.esgz")
 
 
+@pytest.mark.parametrize("mtime", [float("inf"), float("-inf"), float("nan"), 1e20, -1e20])
+def test_times_rfc3339_cannot_hold_are_refused(mtime: float) -> None:
+    """A PAX mtime past years 1 to 9999 (or not a number) is a BuildError naming the entry."""
+    info = tarfile.TarInfo("odd-time")
+    info.mtime = mtime
+    with pytest.raises(pystargz.BuildError, match="odd-time"), pystargz.open(io.BytesIO(), "w") as writer:
+        writer.addfile(info)
+
+
 def test_streaming_writer_add_and_addfile(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)

@@ -320,6 +320,8 @@ def parse_modtime(text: str) -> int:
 
 def format_modtime(mtime: float) -> str:
     """The ``modtime`` Go writes: UTC, rounded to the nearest second (halves up), "" for the epoch."""
+    if not math.isfinite(mtime):
+        raise ValueError(f"mtime {mtime} cannot be written as RFC 3339 (years 1 to 9999)")
     seconds = math.floor(mtime + 0.5)
     if seconds == 0:
         return ""

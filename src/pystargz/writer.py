@@ -757,8 +757,9 @@ class _Mapped:
 def _mapped(plain: BinaryIO) -> Iterator[_Mapped | None]:
     """The whole input as a read-only view without copying it: an mmap, or a BytesIO's buffer."""
     if isinstance(plain, io.BytesIO):
-        with plain.getbuffer() as view:
-            yield _Mapped(view, None)
+        # getvalue() shares the BytesIO's bytes without a copy; unlike getbuffer(), views of them
+        # that outlive the build (in a traceback, say) do not keep the BytesIO from closing.
+        yield _Mapped(memoryview(plain.getvalue()), None)
         return
     if not isinstance(plain, _MAPPABLE):
         yield None
