@@ -11,14 +11,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.interop.peer import GoPeer, GoPeerError, build_peer
 from tests.layers import make_tree_tar
-from tests.registry import TEST_USERS, RegistryError, RegistryServer
 from tests.vectors import BuiltLayer, build_layer
+
+if TYPE_CHECKING:
+    # Imported where used: it needs bcrypt and cryptography, which only the registry tests do
+    # (the native-module variant runs of tools/variant-tests.sh install neither).
+    from tests.registry import RegistryServer
 
 settings.register_profile("default", max_examples=100)
 settings.register_profile(
@@ -83,10 +88,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 # ---- the distribution registry (tests/registry.py) ----
 
-def _start_registry(
-    workdir: Path, users: dict[str, str] | None = None, token: bool = False
-) -> RegistryServer:
-    """A registry must start: a missing binary or a failed start fails the tests, never skips them."""
+def _start_registry(workdir: Path, *, authenticated: bool = False, token: bool = False) -> RegistryServer:
+    """A registry must start: a missing binary or a failed start fails the tests, never skips them.
+
+    ``authenticated``: only the users of ``tests.registry.TEST_USERS`` may read and write.
+    """
+    from tests.registry import TEST_USERS, RegistryError, RegistryServer
+
+    users = TEST_USERS if authenticated else None
     try:
         return RegistryServer(workdir, users=users, token=token).start()
     except RegistryError as exc:
@@ -104,7 +113,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServe
 @pytest.fixture(scope="session")
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     """The same with htpasswd basic auth: the users of ``TEST_USERS``."""
-    server = _start_registry(tmp_path_factory.mktemp("auth-registry"), TEST_USERS)
+    server = _start_registry(tmp_path_factory.mktemp("auth-registry"), authenticated=True)
     yield server
     server.close()
 
@@ -112,6 +121,6 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
 @pytest.fixture(scope="session")
 def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     """The same with bearer tokens from a token server that knows ``TEST_USERS`` (``public/`` is open)."""
-    server = _start_registry(tmp_path_factory.mktemp("token-registry"), TEST_USERS, token=True)
+    server = _start_registry(tmp_path_factory.mktemp("token-registry"), authenticated=True, token=True)
     yield server
     server.close()
