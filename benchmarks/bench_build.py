@@ -28,7 +28,6 @@ check makes the exit status 1: a wrong blob is a bug, not noise.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -44,7 +43,16 @@ from tests.interop.peer import GoPeer, build_peer
 from tests.layers import MAX_BYTES, make_tree_tar, real_tree
 
 import pystargz
-from benchmarks.common import MB, add_run_options, machine_facts, noise_line, progress, with_noise
+from benchmarks.common import (
+    MB,
+    add_run_options,
+    machine_facts,
+    noise_line,
+    progress,
+    repeat_count,
+    with_noise,
+    write_json,
+)
 from pystargz.writer import DEFAULT_LEVEL as PYSTARGZ_DEFAULT_LEVEL
 
 DEFAULT_REPEAT = 5
@@ -537,12 +545,11 @@ def run(workdir: Path, *, repeat: int, quick: bool) -> Report:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    repeat = args.repeat or (1 if args.quick else DEFAULT_REPEAT)
+    repeat = repeat_count(args, DEFAULT_REPEAT)
     with tempfile.TemporaryDirectory(prefix="pystargz-bench-") as tmp:
         report = run(Path(tmp), repeat=repeat, quick=args.quick)
         print(render(report))
-    if args.json is not None:
-        args.json.write_text(json.dumps(to_json(report), indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, to_json(report))
     return 0 if all(c.ok for c in report.checks) else 1
 
 

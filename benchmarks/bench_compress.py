@@ -40,7 +40,7 @@ from typing import Any
 
 from tests.layers import MAX_BYTES, make_tree_tar, real_tree
 
-from benchmarks.common import busy_cpu_seconds, own_cpu_seconds
+from benchmarks.common import busy_cpu_seconds, own_cpu_seconds, repeat_count, write_json
 from pystargz.compression import Backend, compress_parallel, get_backend
 
 DEFAULT_REPEAT = 3
@@ -358,7 +358,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    repeat = args.repeat or (1 if args.quick else DEFAULT_REPEAT)
+    repeat = repeat_count(args, DEFAULT_REPEAT)
     with tempfile.TemporaryDirectory(prefix="pystargz-bench-") as tmp:
         workdir = Path(tmp)
         print("tarring the tree...", file=sys.stderr, flush=True)
@@ -398,8 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sweep": [_row_json(row) for row in sweep],
     }
     print(render(report, rows, sweep))
-    if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     return 0
 
 
