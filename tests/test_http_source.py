@@ -492,6 +492,23 @@ def test_authenticator_without_credentials_gives_a_source_error(server: BlobServ
     assert len(auth.challenges) == 1
 
 
+class GivingUpAuthenticator(TokenAuthenticator):
+    """Raises on a challenge it cannot meet, as the registry authenticator does."""
+
+    def challenge(self, url: str, response_headers: Mapping[str, str]) -> bool:
+        raise SourceError(f"{url}: no credentials")
+
+
+def test_an_authenticator_that_gives_up_leaves_no_connection_checked_out(server: BlobServer) -> None:
+    server.add("/private3", BLOB, auth="Bearer good")
+    pool = urllib3.PoolManager()
+    with pytest.raises(SourceError, match="no credentials"):
+        _ = HTTPSource(server.url("/private3"), authenticator=GivingUpAuthenticator("good"), pool=pool).size
+    connections = pool.connection_from_url(server.url("/private3"))
+    assert connections.pool is not None
+    assert connections.pool.qsize() == connections.pool.maxsize  # the refused response's connection came back
+
+
 def test_credentials_never_go_to_another_host(server: BlobServer, second: BlobServer) -> None:
     second.add("/storage/blob2", BLOB)
     url = server.redirect("/v2/blob2", second.url("/storage/blob2"))

@@ -469,7 +469,12 @@ class HTTPSource:
             if status == 401 and self._auth is not None and not challenged and self._same_origin(url):
                 headers = dict(response.headers)
                 challenged = True
-                if self._auth.challenge(url, headers):
+                try:
+                    answered = self._auth.challenge(url, headers)
+                except BaseException:
+                    _finish(response)  # the authenticator gave up: no caller will read this response
+                    raise
+                if answered:
                     _finish(response)
                     continue
             if 200 <= status < 300 and url != self._url:
