@@ -501,8 +501,10 @@ def test_credentials_are_looked_up_only_when_asked(
 
 
 def test_no_credentials_is_a_clear_error(private_image: str, layer: Layer) -> None:
+    source = RegistrySource(f"{private_image}@{layer.digest}")
     with pytest.raises(SourceError, match=r"requires a login .* no credentials for it") as blob_error:
-        RegistrySource(f"{private_image}@{layer.digest}").read_at(0, 1)
+        source.read_at(0, 1)
+    source.close()  # its pool holds the refused request's connection
     assert f"{private_image.partition('/')[2]}/blobs/{layer.digest}" in str(blob_error.value)
     with pytest.raises(SourceError, match="requires a login") as manifest_error:
         fetch_manifest(f"{private_image}:v1")

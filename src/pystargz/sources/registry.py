@@ -459,6 +459,8 @@ class RegistrySource(HTTPSource):
             pool=self.client.pool,
             size=size,
         )
+        # A client made here made its pool too: close() must clear it, as for any source's own pool.
+        self._own_pool = client is None and pool is None
 
     def __repr__(self) -> str:
         return f"RegistrySource({str(self.reference)!r})"
